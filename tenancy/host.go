@@ -1,0 +1,91 @@
+package tenancy
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/fiberdb/fiberdb/internal/hostname"
+)
+
+// errBadHost reports a Host (or trusted X-Forwarded-Host) that cannot be a
+// host name; it never quotes the value, which the client controls.
+var errBadHost = fmt.Errorf("host: %w", ErrMalformed)
+
+// ByHost resolves the request's host through hosts, a map from host name to
+// engine name. Lookup is exact after normalization: ASCII lower-case, port
+// stripped (host:port, [v6]:port), one trailing dot trimmed. A host that is not
+// in the map gives [ErrUnknownTenant]; an empty one [ErrNoTenant]; a malformed
+// or over-long one [ErrMalformed].
+//
+// The host comes from c.Hostname(), which believes X-Forwarded-Host unless the
+// app sets fiber.Config.EnableTrustedProxyCheck (with TrustedProxies naming
+// its proxies). When the proxy is trusted and sends an X-Forwarded-Host that
+// is not in the map, the request is refused; it never falls back to Host.
+//
+// ByHost copies hosts; it panics if a key is not a valid host name.
+func ByHost(hosts map[string]string) Resolver {
+	m := make(map[string]string, len(hosts))
+	for h, engine := range hosts {
+		norm, err := hostname.Normalize(h)
+		if err != nil {
+			panic(fmt.Sprintf("tenancy: ByHost: invalid host %q", h))
+		}
+		m[norm] = engine
+	}
+	return func(c *fiber.Ctx) (string, error) {
+		host, err := requestHost(c)
+		if err != nil {
+			return "", err
+		}
+		if engine, ok := m[host]; ok {
+			return engine, nil
+		}
+		return "", ErrUnknownTenant
+	}
+}
+
+// BySubdomain resolves "<engine>.<baseDomain>" to the engine of that name
+// among engines, compared in ASCII lower case. A host outside baseDomain, or
+// baseDomain itself, gives [ErrNoTenant]; a label that names no engine in
+// engines, or more than one label, gives [ErrUnknownTenant].
+//
+// It panics if baseDomain is not a valid host name.
+func BySubdomain(baseDomain string, engines []string) Resolver {
+	base, err := hostname.Normalize(baseDomain)
+	if err != nil {
+		panic(fmt.Sprintf("tenancy: BySubdomain: invalid base domain %q", baseDomain))
+	}
+	suffix := "." + base
+	labels := make(map[string]string, len(engines))
+	for _, e := range engines {
+		labels[strings.ToLower(e)] = e
+	}
+	return func(c *fiber.Ctx) (string, error) {
+		host, err := requestHost(c)
+		if err != nil {
+			return "", err
+		}
+		label, ok := strings.CutSuffix(host, suffix)
+		if !ok || label == "" {
+			return "", ErrNoTenant
+		}
+		if engine, ok := labels[label]; ok {
+			return engine, nil
+		}
+		return "", ErrUnknownTenant
+	}
+}
+
+func requestHost(c *fiber.Ctx) (string, error) {
+	raw := c.Hostname()
+	if raw == "" {
+		return "", ErrNoTenant
+	}
+	host, err := hostname.Normalize(raw)
+	if err != nil {
+		return "", errBadHost
+	}
+	return host, nil
+}
