@@ -1,0 +1,114 @@
+package fiberdb
+
+import (
+	"errors"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/fiberdb/fiberdb/tenancy"
+)
+
+// Config defines the config for the middleware.
+type Config struct {
+	// Next defines a function to skip this middleware when returned true.
+	// Skipped requests resolve no tenant; Conn answers ErrNotRegistered.
+	//
+	// Optional. Default: nil
+	Next func(c *fiber.Ctx) bool
+
+	// Engines are the pools requests draw from. New panics without them.
+	//
+	// Required.
+	Engines *Engines
+
+	// Resolver maps each request to an engine name. It runs once per request,
+	// before any route handler.
+	//
+	// Optional. Default: tenancy.FromConfig(Engines.Config())
+	Resolver tenancy.Resolver
+
+	// Authorize, when set, runs after the tenant is resolved and may refuse
+	// it, for example when a header-routed tenant is not the one the
+	// authenticated principal belongs to. A refusal answers 403.
+	//
+	// Optional. Default: nil
+	Authorize func(c *fiber.Ctx, engine string) error
+
+	// AcquireTimeout bounds how long Conn waits for a connection. Fiber never
+	// cancels a request's context, so without it an exhausted pool or a dead
+	// server would hang the request. It is honoured to within an eighth of
+	// its value: acquires that start close together share one timer.
+	//
+	// Optional. Default: 5 * time.Second
+	AcquireTimeout time.Duration
+
+	// ErrorHandler turns resolver, Authorize and acquire errors into the
+	// error the middleware returns. The default returns a *fiber.Error (400
+	// no or malformed tenant, 404 unknown tenant, 403 refused, 503 no
+	// connection) that still matches the cause with errors.Is. It runs after
+	// every request connection was released, so it cannot use them.
+	//
+	// Optional. Default: DefaultErrorHandler
+	ErrorHandler fiber.ErrorHandler
+}
+
+// ConfigDefault is the default config. It has no Engines: pass your own.
+var ConfigDefault = Config{
+	AcquireTimeout: 5 * time.Second,
+	ErrorHandler:   DefaultErrorHandler,
+}
+
+func configDefault(config ...Config) Config {
+	cfg := ConfigDefault
+	if len(config) > 0 {
+		cfg = config[0]
+	}
+	if cfg.Engines == nil {
+		panic("fiberdb: New requires Config.Engines")
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = tenancy.FromConfig(cfg.Engines.conf)
+	}
+	if cfg.AcquireTimeout <= 0 {
+		cfg.AcquireTimeout = ConfigDefault.AcquireTimeout
+	}
+	if cfg.ErrorHandler == nil {
+		cfg.ErrorHandler = ConfigDefault.ErrorHandler
+	}
+	return cfg
+}
+
+// DefaultErrorHandler maps fiberdb's errors to HTTP statuses and leaves
+// others unchanged. The result is a *fiber.Error for Fiber's error handler
+// that also matches err with errors.Is.
+func DefaultErrorHandler(_ *fiber.Ctx, err error) error {
+	var status *fiber.Error
+	switch {
+	case errors.Is(err, tenancy.ErrMalformed):
+		status = fiber.NewError(fiber.StatusBadRequest, "malformed tenant")
+	case errors.Is(err, tenancy.ErrNoTenant):
+		status = fiber.NewError(fiber.StatusBadRequest, "missing tenant")
+	case errors.Is(err, tenancy.ErrUnknownTenant), errors.Is(err, ErrEngineNotDefined):
+		status = fiber.NewError(fiber.StatusNotFound, "unknown tenant")
+	case errors.Is(err, ErrForbidden):
+		status = fiber.NewError(fiber.StatusForbidden, "tenant forbidden")
+	case errors.Is(err, ErrUnavailable):
+		status = fiber.NewError(fiber.StatusServiceUnavailable, "database unavailable")
+	default:
+		return err
+	}
+	return &StatusError{Status: status, Err: err}
+}
+
+// StatusError is an HTTP status for Fiber's error handler that keeps its
+// cause: errors.As finds the *fiber.Error, errors.Is the cause.
+type StatusError struct {
+	Status *fiber.Error
+	Err    error
+}
+
+func (e *StatusError) Error() string { return e.Status.Message }
+
+// Unwrap returns the status and the cause.
+func (e *StatusError) Unwrap() []error { return []error{e.Status, e.Err} }

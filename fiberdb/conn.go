@@ -1,0 +1,67 @@
+package fiberdb
+
+import (
+	"github.com/gofiber/fiber/v2"
+)
+
+// Conn returns the request's connection to its tenant's engine, acquiring it
+// on the first call (waiting at most Config.AcquireTimeout) and returning
+// the same one on every later call in the request. It is ConnFor(c, Tenant(c)).
+//
+// Do not release it: the middleware does, when the handler chain returns.
+// Once it has, every method of the connection returns [ErrConnReleased], so a
+// goroutine or stream that outlives the request cannot reach a connection
+// that serves another one. Work not committed by then is rolled back.
+//
+// Errors: [ErrNotRegistered] outside the middleware; an [*AcquireError]
+// (errors.Is [ErrUnavailable]) when no connection came in time, which the
+// middleware turns into a 503 when the handler returns it.
+func Conn(c *fiber.Ctx) (DBTX, error) {
+	st, ok := c.Locals(stateKey{}).(*state)
+	if !ok || st == nil {
+		return nil, ErrNotRegistered
+	}
+	return st.lease(c, st.tenant)
+}
+
+// ConnFor is [Conn] for another named engine, for example "default" (the
+// landlord database). One connection per engine per request:
+// ConnFor(c, Tenant(c)) is the same connection as Conn(c). A name that is
+// not configured returns an error matching [ErrEngineNotDefined].
+func ConnFor(c *fiber.Ctx, engine string) (DBTX, error) {
+	st, ok := c.Locals(stateKey{}).(*state)
+	if !ok || st == nil {
+		return nil, ErrNotRegistered
+	}
+	eng, err := st.engines.lookup(engine)
+	if err != nil {
+		return nil, err
+	}
+	return st.lease(c, eng)
+}
+
+// Tenant returns the engine name resolved for the request, or "" outside
+// the middleware. The string belongs to the configuration, so it may be kept.
+func Tenant(c *fiber.Ctx) string {
+	st, ok := c.Locals(stateKey{}).(*state)
+	if !ok || st == nil {
+		return ""
+	}
+	return st.tenant.name
+}
+
+func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
+	for _, l := range st.leases {
+		if l.engine == eng {
+			return l, nil
+		}
+	}
+	ctx, cancel := st.dl.context(c.UserContext())
+	l, err := eng.acquireLease(ctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	st.leases = append(st.leases, l)
+	return l, nil
+}

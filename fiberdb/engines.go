@@ -1,0 +1,134 @@
+// Package fiberdb gives each Fiber request a PostgreSQL connection from its
+// tenant's pool, and always gives it back.
+//
+// [Open] builds one pgxpool per engine of a [config.Config]; [New] is the
+// middleware that resolves the tenant once per request; [Conn] and [ConnFor]
+// acquire lazily and hand out the same connection on every call. When the
+// handler chain returns, by success, error or panic, fiberdb rolls back any
+// transaction left open and releases every connection. It never commits
+// implicitly, never runs a session-level SET on a pooled connection, and never
+// falls back to the "default" engine when a tenant cannot be resolved.
+package fiberdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fiberdb/fiberdb/config"
+)
+
+// Engines holds one pool per configured engine. It is safe for concurrent use.
+type Engines struct {
+	conf    *config.Config
+	names   []string
+	engines map[string]*engine
+
+	closeOnce sync.Once
+}
+
+// engine is one named pool. name is the config's own string: it is what
+// Tenant returns and what errors and metrics carry.
+type engine struct {
+	name string
+	pool *pgxpool.Pool
+	iso  isoSlot
+}
+
+// OpenOptions adjusts how [Open] builds pools.
+type OpenOptions struct {
+	// Configure runs for each engine, in name order, on a fresh copy of its
+	// pool config before the pool is created: attach a pgx tracer that knows
+	// the engine, register types in AfterConnect, and so on. It must not set
+	// a session-level SET that differs per request. An error aborts Open.
+	//
+	// Optional. Default: nil
+	Configure func(engine string, pc *pgxpool.Config) error
+}
+
+// Open creates one pgxpool per engine in conf, in name order. Pools connect
+// lazily: with the default pool_min_conns of 0, Open opens no connection, so
+// it succeeds even while the database is down. If creating a pool fails, Open
+// closes the pools it already created and returns an error naming the engine.
+//
+// The caller owns the result and must [Engines.Close] it, typically from
+// app.Hooks().OnShutdown, after the server has drained.
+func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engines, error) {
+	if conf == nil {
+		return nil, errors.New("open engines: nil config")
+	}
+	var o OpenOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	e := &Engines{conf: conf, names: conf.Names(), engines: make(map[string]*engine, len(conf.Engines))}
+	for _, name := range e.names {
+		pc := conf.Engines[name].PoolConfig()
+		var err error
+		if o.Configure != nil {
+			err = o.Configure(name, pc)
+		}
+		var pool *pgxpool.Pool
+		if err == nil {
+			pool, err = pgxpool.NewWithConfig(ctx, pc)
+		}
+		if err != nil {
+			e.Close() //nolint:contextcheck // Close takes no context; its rollbacks bound themselves
+			return nil, fmt.Errorf("open engine %q: %w", name, err)
+		}
+		e.engines[name] = &engine{name: conf.Engines[name].Name, pool: pool}
+	}
+	return e, nil
+}
+
+// Engine returns the pool of the named engine. For a name that is not
+// configured it returns an error that [errors.Is] [ErrEngineNotDefined] and
+// reads 'SQLALCHEMY_ENGINES["name"]' was not defined.
+//
+// The pool belongs to e: callers may Acquire from it (and must Release what
+// they acquire) but must not Close it.
+func (e *Engines) Engine(name string) (*pgxpool.Pool, error) {
+	eng, err := e.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return eng.pool, nil
+}
+
+// Default returns the pool of the "default" (landlord) engine.
+func (e *Engines) Default() (*pgxpool.Pool, error) { return e.Engine(config.DefaultEngine) }
+
+// Names returns the engine names, sorted. The slice is a copy.
+func (e *Engines) Names() []string { return append([]string(nil), e.names...) }
+
+// Config returns the configuration e was opened with. It must not be changed.
+func (e *Engines) Config() *config.Config { return e.conf }
+
+// Close ends any active [Engines.TestIsolation], then closes every pool, in
+// parallel. It blocks until every acquired connection is released; calling it
+// twice is safe.
+func (e *Engines) Close() {
+	e.closeOnce.Do(func() {
+		var wg sync.WaitGroup
+		for _, eng := range e.engines {
+			eng.iso.end()
+			wg.Go(eng.pool.Close)
+		}
+		wg.Wait()
+	})
+}
+
+func (e *Engines) lookup(name string) (*engine, error) {
+	if eng, ok := e.engines[name]; ok {
+		return eng, nil
+	}
+	return nil, &config.KeyError{
+		Key:    e.conf.Key + "[" + strconv.Quote(name) + "]",
+		Reason: "was not defined",
+		Err:    ErrEngineNotDefined,
+	}
+}

@@ -1,0 +1,242 @@
+package fiberdb_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fiberdb/fiberdb/fiberdb"
+	"github.com/fiberdb/fiberdb/fiberdbtest"
+)
+
+// isolate enters test isolation and rolls it back at cleanup, before the
+// leak check and Close that openEngines registered.
+func isolate(t *testing.T, e *fiberdb.Engines) {
+	t.Helper()
+	rollback, err := e.TestIsolation(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, rollback()) })
+}
+
+func todoApp(e *fiberdb.Engines) *fiber.App {
+	app := newApp(fiberdb.Config{Engines: e})
+	app.Post("/todos", func(c *fiber.Ctx) (err error) {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		ctx := c.UserContext()
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if rbErr := tx.Rollback(ctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+				err = errors.Join(err, rbErr)
+			}
+		}()
+		if _, err := tx.Exec(ctx, "INSERT INTO todo (title) VALUES ($1)", c.Query("title")); err != nil {
+			return err
+		}
+		if c.Query("commit") == "no" {
+			return nil
+		}
+		return tx.Commit(ctx)
+	})
+	app.Delete("/todos/:id", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		_, err = db.Exec(c.UserContext(), "DELETE FROM todo WHERE id = $1", c.Params("id"))
+		return err
+	})
+	app.Get("/todos/count", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		n, err := scalar[int](c.UserContext(), db, "SELECT count(*) FROM todo")
+		if err != nil {
+			return err
+		}
+		return c.JSON(n)
+	})
+	return app
+}
+
+func todoCount(t *testing.T, app *fiber.App) string {
+	t.Helper()
+	status, body := get(t, app, "default.test", "/todos/count")
+	require.Equal(t, fiber.StatusOK, status, body)
+	return body
+}
+
+// TestIsolation ports Flask-SQLAlchemy-Lite's test_isolation.
+//
+//nolint:tparallel // the subtests run in order: each must see the one before rolled back
+func TestIsolation(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default")
+	exec(t, e, "default", "CREATE TABLE todo (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text)")
+	exec(t, e, "default", "INSERT INTO todo (title) VALUES ('setup')") // present at the start of each block
+	app := todoApp(e)
+
+	t.Run("sees the setup item, adds one", func(t *testing.T) {
+		isolate(t, e)
+		status, _ := fiberdbtest.Do(t, app, request(fiber.MethodPost, "default.test", "/todos?title=new"))
+		require.Equal(t, fiber.StatusOK, status)
+		require.Equal(t, "2", todoCount(t, app), "a later request sees the committed row")
+	})
+	t.Run("does not see the added item, deletes the setup item", func(t *testing.T) {
+		isolate(t, e)
+		require.Equal(t, "1", todoCount(t, app))
+		status, _ := fiberdbtest.Do(t, app, request(fiber.MethodDelete, "default.test", "/todos/1"))
+		require.Equal(t, fiber.StatusOK, status)
+		require.Equal(t, "0", todoCount(t, app))
+	})
+	require.Equal(t, 1, count(t, e, "default", "SELECT count(*) FROM todo"), "the deleted setup item is back")
+	require.Equal(t, 1, count(t, e, "default", "SELECT count(*) FROM todo WHERE id = 1"))
+}
+
+// TestIsolationAppNotRequired ports test_app_ctx_not_required: isolation
+// starts before any app or request exists.
+func TestIsolationAppNotRequired(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default")
+	exec(t, e, "default", "CREATE TABLE todo (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text)")
+
+	rollback, err := e.TestIsolation(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, rollback())
+
+	rollback, err = e.TestIsolation(t.Context())
+	require.NoError(t, err)
+	app := todoApp(e) // the app is built inside isolation
+	status, _ := fiberdbtest.Do(t, app, request(fiber.MethodPost, "default.test", "/todos?title=x"))
+	require.Equal(t, fiber.StatusOK, status)
+	require.Equal(t, "1", todoCount(t, app))
+	require.NoError(t, rollback())
+	require.NoError(t, rollback(), "rollback is idempotent")
+
+	require.Equal(t, "0", todoCount(t, app))
+}
+
+func TestIsolationUncommittedWorkIsDiscarded(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default")
+	exec(t, e, "default", "CREATE TABLE todo (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text)")
+	isolate(t, e)
+	app := todoApp(e)
+	status, _ := fiberdbtest.Do(t, app, request(fiber.MethodPost, "default.test", "/todos?title=x&commit=no"))
+	require.Equal(t, fiber.StatusOK, status)
+	require.Equal(t, "0", todoCount(t, app))
+}
+
+func TestIsolationFailedStatementDoesNotPoisonTheTest(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default")
+	exec(t, e, "default", "CREATE TABLE todo (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text)")
+	isolate(t, e)
+	app := todoApp(e)
+	app.Get("/fail", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		_, err = db.Exec(c.UserContext(), "SELECT 1/0")
+		return err
+	})
+	status, _ := get(t, app, "default.test", "/fail")
+	require.Equal(t, fiber.StatusInternalServerError, status)
+	status, _ = fiberdbtest.Do(t, app, request(fiber.MethodPost, "default.test", "/todos?title=x"))
+	require.Equal(t, fiber.StatusOK, status, "the outer transaction survived the failed request")
+	require.Equal(t, "1", todoCount(t, app))
+}
+
+func TestIsolationSerializesConcurrentRequests(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default")
+	exec(t, e, "default", "CREATE TABLE todo (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text)")
+	isolate(t, e)
+	app := todoApp(e)
+
+	const n = 20
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			resp, err := app.Test(request(fiber.MethodPost, "default.test", "/todos?title=c"), -1)
+			if err == nil {
+				statuses[i] = resp.StatusCode
+				_ = resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		require.Equal(t, fiber.StatusOK, s, "request %d", i)
+	}
+	require.Equal(t, "20", todoCount(t, app))
+}
+
+func TestIsolationAcquireOutsideRequests(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default", "acme")
+	exec(t, e, "acme", "CREATE TABLE todo (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text)")
+	rollback, err := e.TestIsolation(t.Context())
+	require.NoError(t, err)
+
+	db, release, err := e.Acquire(t.Context(), "acme")
+	require.NoError(t, err)
+	_, err = db.Exec(t.Context(), "INSERT INTO todo (title) VALUES ('direct')")
+	require.NoError(t, err)
+	require.NoError(t, release())
+	require.NoError(t, release(), "release is idempotent")
+	_, err = db.Exec(t.Context(), "SELECT 1")
+	require.ErrorIs(t, err, fiberdb.ErrConnReleased)
+
+	app := todoApp(e)
+	status, body := get(t, app, "acme.test", "/todos/count")
+	require.Equal(t, fiber.StatusOK, status)
+	require.Equal(t, "1", body, "a request sees what test code wrote in isolation")
+
+	_, err = e.TestIsolation(t.Context())
+	require.ErrorIs(t, err, fiberdb.ErrIsolationActive)
+
+	require.NoError(t, rollback())
+	require.Equal(t, 0, count(t, e, "acme", "SELECT count(*) FROM todo"))
+}
+
+func TestAcquireOutsideIsolation(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default")
+	exec(t, e, "default", "CREATE TABLE todo (title text)")
+	db, release, err := e.Acquire(t.Context(), "default")
+	require.NoError(t, err)
+	tx, err := db.Begin(t.Context())
+	require.NoError(t, err)
+	_, err = tx.Exec(t.Context(), "INSERT INTO todo VALUES ('x')")
+	require.NoError(t, err)
+	require.NoError(t, release(), "release rolls back the open transaction")
+	require.Equal(t, 0, count(t, e, "default", "SELECT count(*) FROM todo"))
+
+	_, _, err = e.Acquire(t.Context(), "nope")
+	require.ErrorIs(t, err, fiberdb.ErrEngineNotDefined)
+}
+
+func TestCloseEndsIsolation(t *testing.T) {
+	t.Parallel()
+	conf := loadConf(t, engineMaps(t, nil, "default"))
+	e, err := fiberdb.Open(t.Context(), conf)
+	require.NoError(t, err)
+	_, err = e.TestIsolation(context.Background())
+	require.NoError(t, err)
+	closeWithin(t, e, 10*time.Second) // would block on the pinned connection otherwise
+}
