@@ -2,6 +2,7 @@ package fiberdb
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -51,6 +52,13 @@ type Config struct {
 	//
 	// Optional. Default: DefaultErrorHandler
 	ErrorHandler fiber.ErrorHandler
+
+	// Logger receives a record, with the tenant, when rolling back or
+	// releasing a request's connection fails. Records never carry SQL text or
+	// query arguments.
+	//
+	// Optional. Default: slog.Default()
+	Logger *slog.Logger
 }
 
 // ConfigDefault is the default config. It has no Engines: pass your own.
@@ -75,6 +83,9 @@ func configDefault(config ...Config) Config {
 	}
 	if cfg.ErrorHandler == nil {
 		cfg.ErrorHandler = ConfigDefault.ErrorHandler
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	return cfg
 }

@@ -16,7 +16,9 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fiberdb/fiberdb/config"
@@ -27,6 +29,7 @@ type Engines struct {
 	conf    *config.Config
 	names   []string
 	engines map[string]*engine
+	counts  resolveCounts
 
 	closeOnce sync.Once
 }
@@ -34,9 +37,10 @@ type Engines struct {
 // engine is one named pool. name is the config's own string: it is what
 // Tenant returns and what errors and metrics carry.
 type engine struct {
-	name string
-	pool *pgxpool.Pool
-	iso  isoSlot
+	name     string
+	pool     *pgxpool.Pool
+	iso      isoSlot
+	resolved atomic.Uint64
 }
 
 // OpenOptions adjusts how [Open] builds pools.
@@ -48,6 +52,14 @@ type OpenOptions struct {
 	//
 	// Optional. Default: nil
 	Configure func(engine string, pc *pgxpool.Config) error
+
+	// Tracer, when set, returns the query tracer for an engine's
+	// connections, so traces and logs can carry the engine name. A tracer
+	// that also implements pgxpool.AcquireTracer or ReleaseTracer traces
+	// those too. It runs before Configure.
+	//
+	// Optional. Default: nil
+	Tracer func(engine string) pgx.QueryTracer
 }
 
 // Open creates one pgxpool per engine in conf, in name order. Pools connect
@@ -69,6 +81,9 @@ func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engin
 	for _, name := range e.names {
 		pc := conf.Engines[name].PoolConfig()
 		var err error
+		if o.Tracer != nil {
+			pc.ConnConfig.Tracer = o.Tracer(name)
+		}
 		if o.Configure != nil {
 			err = o.Configure(name, pc)
 		}

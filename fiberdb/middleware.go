@@ -3,6 +3,7 @@ package fiberdb
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
@@ -49,6 +50,7 @@ func New(config ...Config) fiber.Handler {
 			return c.Next()
 		}
 		tenant, err := resolve(c, &cfg)
+		cfg.Engines.counts.count(tenant, err)
 		if err != nil {
 			return cfg.ErrorHandler(c, err)
 		}
@@ -60,6 +62,10 @@ func New(config ...Config) fiber.Handler {
 		defer func() {
 			c.Locals(stateKey{}, outer)
 			releaseErr := st.release(c)
+			if releaseErr != nil {
+				cfg.Logger.LogAttrs(c.UserContext(), slog.LevelError, "fiberdb: release failed",
+					slog.String("tenant", tenant.name), slog.Any("error", releaseErr))
+			}
 			if err != nil && errors.Is(err, ErrUnavailable) {
 				err = cfg.ErrorHandler(c, err)
 			}

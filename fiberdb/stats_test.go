@@ -1,0 +1,139 @@
+package fiberdb_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fiberdb/fiberdb/fiberdb"
+	"github.com/fiberdb/fiberdb/fiberdbtest"
+)
+
+func TestResolveStats(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default", "acme", "globex")
+	app := newApp(fiberdb.Config{Engines: e, Authorize: func(c *fiber.Ctx, _ string) error {
+		if c.Get("X-Deny") != "" {
+			return errors.New("denied")
+		}
+		return nil
+	}})
+	app.Get("/", func(*fiber.Ctx) error { return nil })
+
+	for _, host := range []string{"acme.test", "acme.test", "globex.test", "nobody.test", "bad%host"} {
+		get(t, app, host, "/")
+	}
+	req := request(fiber.MethodGet, "acme.test", "/")
+	req.Header.Set("X-Deny", "1")
+	status, _ := fiberdbtest.Do(t, app, req)
+	require.Equal(t, fiber.StatusForbidden, status)
+
+	require.Equal(t, fiberdb.ResolveStats{
+		Resolved:      map[string]uint64{"default": 0, "acme": 2, "globex": 1},
+		UnknownTenant: 1,
+		Malformed:     1,
+		Refused:       1,
+	}, e.ResolveStats())
+}
+
+// engineTracer records which engine each query ran on.
+type engineTracer struct {
+	engine string
+	mu     *sync.Mutex
+	seen   *[]string
+}
+
+func (tr engineTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	*tr.seen = append(*tr.seen, tr.engine)
+	return ctx
+}
+
+func (engineTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func TestTracerKnowsTheEngine(t *testing.T) {
+	t.Parallel()
+	conf := loadConf(t, engineMaps(t, nil, "default", "acme"))
+	var mu sync.Mutex
+	var seen []string
+	e, err := fiberdb.Open(t.Context(), conf, fiberdb.OpenOptions{
+		Tracer: func(engine string) pgx.QueryTracer { return engineTracer{engine, &mu, &seen} },
+	})
+	require.NoError(t, err)
+	defer e.Close()
+	require.Equal(t, 1, count(t, e, "acme", "SELECT 1"))
+	require.Equal(t, 1, count(t, e, "default", "SELECT 1"))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"acme", "default"}, seen)
+}
+
+func TestReleaseFailureIsLoggedWithTenant(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default", "acme")
+	var buf syncBuffer
+	app := newApp(fiberdb.Config{Engines: e, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	app.Get("/", func(c *fiber.Ctx) error {
+		ctx := c.UserContext()
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		pid, err := scalar[int32](ctx, tx, "SELECT pg_backend_pid() /* secret_marker */")
+		if err != nil {
+			return err
+		}
+		// Kill the backend from another session: pgx only finds out when
+		// fiberdb's rollback writes to the dead socket, so the release fails.
+		landlord, err := fiberdb.ConnFor(c, "default")
+		if err != nil {
+			return err
+		}
+		if _, err := landlord.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+			return err
+		}
+		for {
+			gone, err := scalar[bool](ctx, landlord, "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", pid)
+			if err != nil || gone {
+				return err
+			}
+		}
+	})
+	status, _ := get(t, app, "acme.test", "/")
+	require.Equal(t, fiber.StatusInternalServerError, status, "a failed release fails the request")
+	logged := buf.String()
+	require.Contains(t, logged, "fiberdb: release failed")
+	require.Contains(t, logged, "tenant=acme")
+	require.NotContains(t, logged, "secret_marker", "no SQL text in logs")
+}
+
+// syncBuffer is a bytes.Buffer safe for the handler's goroutine to write
+// while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
