@@ -295,8 +295,11 @@ func loadEngine(root, name string, raw any, defaults map[string]any, claimed map
 	e := &Engine{Name: name, pool: pc}
 	var errs []error
 	opts := make(map[string]any, len(defaults)+len(entry))
+	inURL := urlOptions(dsn)
 	for k, v := range defaults {
-		opts[k] = v
+		if !inURL[k] { // an option in the engine's own url beats the defaults
+			opts[k] = v
+		}
 	}
 	for k, v := range entry {
 		opts[k] = v

@@ -35,7 +35,7 @@ var settingKeys = map[string]bool{"engine_defaults": true, "tenant_header": true
 // prefix is lower-cased, so engine names set through env vars must be lower
 // case:
 //
-//	FIBERDB_ENGINES__ACME=postgres://…                 SQLALCHEMY_ENGINES.acme
+//	FIBERDB_ENGINES__ACME=postgres://…                 SQLALCHEMY_ENGINES.acme.url
 //	FIBERDB_ENGINES__ACME__URL=postgres://…            SQLALCHEMY_ENGINES.acme.url
 //	FIBERDB_ENGINES__ACME__URL__HOST=db1               SQLALCHEMY_ENGINES.acme.url.host
 //	FIBERDB_ENGINES__ACME__POOL_MAX_CONNS=8            SQLALCHEMY_ENGINES.acme.pool_max_conns
@@ -50,8 +50,10 @@ var settingKeys = map[string]bool{"engine_defaults": true, "tenant_header": true
 //	k.Load(file.Provider("fiberdb.yaml"), yaml.Parser())
 //	k.Load(config.EnvProvider(config.EnvOptions{}), nil)
 //
-// An env var that sets a whole engine as a string replaces that engine's map
-// from the file; set single keys (…__URL, …__POOL_MAX_CONNS) to override parts.
+// FIBERDB_ENGINES__<NAME> is a shortcut for FIBERDB_ENGINES__<NAME>__URL.
+// koanf merges maps key by key but replaces a string with a map, so an engine
+// whose options env vars override must use the map form ({url: …}) in the
+// file, not the string shortcut.
 func EnvProvider(o EnvOptions) *env.Env {
 	if o.Prefix == "" {
 		o.Prefix = DefaultEnvPrefix
@@ -75,7 +77,11 @@ func EnvProvider(o EnvOptions) *env.Env {
 				}
 			}
 			switch {
-			case parts[0] == "engines" && len(parts) > 1:
+			case parts[0] == "engines" && len(parts) == 2:
+				// The whole-engine shortcut sets the url, so it merges with
+				// the same engine's option variables in any order.
+				return o.Key + "." + parts[1] + ".url", value
+			case parts[0] == "engines" && len(parts) > 2:
 				return o.Key + "." + strings.Join(parts[1:], "."), value
 			case settingKeys[parts[0]]:
 				return o.SettingsKey + "." + strings.Join(parts, "."), value

@@ -86,6 +86,25 @@ func parseDSN(key, dsn string) (*pgxpool.Config, error) {
 	return nil, keyErr(key, reason, ErrInvalidURL)
 }
 
+// urlOptions returns the pool options dsn sets itself. pgconn leaves the
+// parameters it does not know, pool_* among them, in RuntimeParams.
+func urlOptions(dsn string) map[string]bool {
+	cc, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return nil
+	}
+	set := map[string]bool{}
+	for k := range cc.RuntimeParams {
+		if _, ok := poolOptions[k]; ok {
+			set[k] = true
+		}
+	}
+	if cc.ConnectTimeout != 0 {
+		set["connect_timeout"] = true
+	}
+	return set
+}
+
 func scalarString(v any) (string, bool) {
 	switch s := v.(type) {
 	case string:
