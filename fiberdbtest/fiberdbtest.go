@@ -1,9 +1,11 @@
 // Package fiberdbtest helps test fiberdb apps against a real PostgreSQL.
 //
 // [StartPostgres] runs a private throwaway server from the machine's
-// PostgreSQL binaries; [Server] shares one per test binary, [Database] gives
-// each test its own database, [NoLeaks] checks that no connection stayed
-// acquired, and [Do] serves a request through app.Test without a timeout.
+// PostgreSQL binaries; [Server] shares one per test binary, [Template] builds
+// a schema once, [Database] gives each test its own database (copied from a
+// template in milliseconds), [HostRequest] and [HeaderRequest] aim a request
+// at a tenant, [Do] serves it through app.Test without a timeout, and
+// [NoLeaks] checks that no connection stayed acquired.
 // The server part uses no testing API, so programs (like cmd/demo) can run
 // one too.
 package fiberdbtest
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -22,6 +25,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fiberdb/fiberdb/fiberdb"
 )
@@ -50,12 +54,11 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// Server returns the test binary's shared server, starting it on first use
-// (or wrapping $FIBERDB_TEST_DATABASE_URL). When no server can be had, the
-// test fails if $CI is "true", and is skipped otherwise: CI must never pass by
-// skipping.
-func Server(tb testing.TB) *Postgres {
-	tb.Helper()
+// SharedServer returns the test binary's shared server, starting it on first
+// use, or wrapping $FIBERDB_TEST_DATABASE_URL when that is set. [Main] stops
+// it. Tests call [Server]; SharedServer is for Example functions, which have
+// no testing.TB.
+func SharedServer() (*Postgres, error) {
 	shared.once.Do(func() {
 		if u := os.Getenv(EnvDatabaseURL); u != "" {
 			shared.pg, shared.err = ConnectPostgres(u)
@@ -65,18 +68,27 @@ func Server(tb testing.TB) *Postgres {
 		defer cancel()
 		shared.pg, shared.err = StartPostgres(ctx)
 	})
-	if shared.err != nil {
+	return shared.pg, shared.err
+}
+
+// Server returns the test binary's shared server (see [SharedServer]). When
+// no server can be had, the test fails if $CI is "true", and is skipped
+// otherwise: CI must never pass by skipping.
+func Server(tb testing.TB) *Postgres {
+	tb.Helper()
+	pg, err := SharedServer()
+	if err != nil {
 		if os.Getenv("CI") == "true" {
-			tb.Fatalf("fiberdbtest: PostgreSQL is required under CI=true: %v", shared.err)
+			tb.Fatalf("fiberdbtest: PostgreSQL is required under CI=true: %v", err)
 		}
-		tb.Skipf("fiberdbtest: no PostgreSQL (%v); install postgresql or set %s", shared.err, EnvDatabaseURL)
+		tb.Skipf("fiberdbtest: no PostgreSQL (%v); install postgresql or set %s", err, EnvDatabaseURL)
 	}
-	return shared.pg
+	return pg
 }
 
 // DatabaseOptions configures [Database].
 type DatabaseOptions struct {
-	// Template is the database to copy, e.g. one made once by [Template].
+	// Template is the database to copy, e.g. one made by [Template].
 	//
 	// Optional. Default: the server's default (template1)
 	Template string
@@ -157,6 +169,80 @@ func Do(tb testing.TB, app *fiber.App, req *http.Request) (status int, body stri
 		tb.Fatalf("fiberdbtest: read body: %v", err)
 	}
 	return resp.StatusCode, string(b)
+}
+
+var templates sync.Map // name → *template
+
+type template struct {
+	once sync.Once
+	err  error
+}
+
+// Template creates, once per test binary, a template database called name on
+// the shared server by running setup (your schema and fixtures) on it, and
+// returns name for [DatabaseOptions.Template]. Copying a template is much
+// faster than running migrations per test:
+//
+//	tpl := fiberdbtest.Template(t, "todo_schema", migrate)
+//	dsn := fiberdbtest.Database(t, fiberdbtest.DatabaseOptions{Template: tpl})
+//
+// Every call with the same name returns the first call's result; setup runs
+// once. The template is dropped with the server.
+func Template(tb testing.TB, name string, setup func(ctx context.Context, conn *pgx.Conn) error) string {
+	tb.Helper()
+	pg := Server(tb)
+	v, _ := templates.LoadOrStore(name, new(template))
+	tpl, _ := v.(*template) //nolint:errcheck // the map only holds *template
+	tpl.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		tpl.err = buildTemplate(ctx, pg, name, setup)
+	})
+	if tpl.err != nil {
+		tb.Fatalf("fiberdbtest: template %s: %v", name, tpl.err)
+	}
+	return name
+}
+
+func buildTemplate(ctx context.Context, pg *Postgres, name string, setup func(context.Context, *pgx.Conn) error) error {
+	if err := pg.DropDatabase(ctx, name); err != nil {
+		return err
+	}
+	if err := pg.CreateDatabase(ctx, name, ""); err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, pg.ConnString(name))
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	err = setup(ctx, conn)
+	// CREATE DATABASE … TEMPLATE refuses a template with open sessions.
+	if closeErr := conn.Close(ctx); closeErr != nil && err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	return pg.exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" IS_TEMPLATE true")
+}
+
+// HostRequest builds a request for app.Test that Fiber routes by host. The
+// target is a path ("/todos?done=1"); an absolute URL would override host.
+func HostRequest(method, host, target string, body io.Reader) *http.Request {
+	if body == nil {
+		body = http.NoBody
+	}
+	req := httptest.NewRequestWithContext(context.Background(), method, target, body)
+	req.Host = host
+	return req
+}
+
+// HeaderRequest builds a request for app.Test that names its tenant in
+// header, as header routing (FIBERDB.tenant_header) expects.
+func HeaderRequest(method, header, tenant, target string, body io.Reader) *http.Request {
+	req := HostRequest(method, "localhost", target, body)
+	req.Header.Set(header, tenant)
+	return req
 }
 
 func randomSuffix() string {
