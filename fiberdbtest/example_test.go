@@ -51,18 +51,24 @@ func Example() {
 		return
 	}
 	for _, db := range []string{"example_central", "example_acme"} {
-		_ = pg.DropDatabase(ctx, db)
-		if err := pg.CreateDatabase(ctx, db, ""); err != nil {
+		if err = pg.DropDatabase(ctx, db); err == nil {
+			err = pg.CreateDatabase(ctx, db, "")
+		}
+		if err != nil {
 			fmt.Println(err)
 			return
 		}
 	}
 
 	k := koanf.New(".")
-	_ = k.Load(confmap.Provider(map[string]any{"SQLALCHEMY_ENGINES": map[string]any{
+	err = k.Load(confmap.Provider(map[string]any{"SQLALCHEMY_ENGINES": map[string]any{
 		"default": pg.ConnString("example_central"),
 		"acme":    map[string]any{"url": pg.ConnString("example_acme"), "hosts": []any{"acme.localhost"}},
 	}}, ""), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	conf, err := config.Load(k)
 	if err != nil {
 		fmt.Println(err)
@@ -78,9 +84,9 @@ func Example() {
 	app := fiber.New()
 	app.Use(fiberdb.New(fiberdb.Config{Engines: engines}))
 	app.Get("/", func(c *fiber.Ctx) error {
-		db, err := fiberdb.Conn(c)
-		if err != nil {
-			return err
+		db, connErr := fiberdb.Conn(c)
+		if connErr != nil {
+			return connErr
 		}
 		var name string
 		if err := db.QueryRow(c.UserContext(), "SELECT current_database()").Scan(&name); err != nil {
@@ -95,7 +101,11 @@ func Example() {
 		return
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	fmt.Println(resp.StatusCode, string(body))
 	// Output: 200 acme uses example_acme
 }
