@@ -89,8 +89,8 @@ func Example() {
 			return connErr
 		}
 		var name string
-		if err := db.QueryRow(c.UserContext(), "SELECT current_database()").Scan(&name); err != nil {
-			return err
+		if scanErr := db.QueryRow(c.UserContext(), "SELECT current_database()").Scan(&name); scanErr != nil {
+			return scanErr
 		}
 		return c.SendString(fiberdb.Tenant(c) + " uses " + name)
 	})
