@@ -123,14 +123,20 @@ func (l *lease) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comma
 }
 
 // Query runs sql on the lease's connection. The rows must be closed before
-// the request ends; rows left open make fiberdb destroy the connection.
+// the request ends; rows left open make fiberdb destroy the connection, and
+// reading them afterwards (from a goroutine or a body stream) stops with
+// [ErrConnReleased]. The same holds for QueryRow's row and SendBatch's results.
 func (l *lease) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.db == nil {
 		return nil, ErrConnReleased
 	}
-	return l.db.Query(ctx, sql, args...) //nolint:wrapcheck,rowserrcheck,sqlclosecheck // pgx errors pass through unchanged; the caller owns the rows
+	rows, err := l.db.Query(ctx, sql, args...) //nolint:rowserrcheck // the caller owns the rows
+	if rows == nil {
+		return nil, err //nolint:wrapcheck // pgx errors pass through unchanged
+	}
+	return &guardedRows{l: l, rows: rows}, err //nolint:wrapcheck // pgx errors pass through unchanged
 }
 
 // QueryRow runs sql on the lease's connection.
@@ -140,7 +146,13 @@ func (l *lease) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	if l.db == nil {
 		return errRow{}
 	}
-	return l.db.QueryRow(ctx, sql, args...)
+	// pgx's QueryRow is Query plus a Scan that reads the rows; guarded rows
+	// keep that read from racing the release.
+	rows, _ := l.db.Query(ctx, sql, args...) //nolint:errcheck,rowserrcheck // the error stays in rows, for Scan, as in pgx
+	if rows == nil {
+		return errRow{} // pgx's conns and transactions never return nil rows
+	}
+	return guardedRow{rows: &guardedRows{l: l, rows: rows}}
 }
 
 // SendBatch sends b on the lease's connection.
@@ -150,7 +162,7 @@ func (l *lease) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if l.db == nil {
 		return errBatch{}
 	}
-	return l.db.SendBatch(ctx, b)
+	return &guardedBatch{l: l, br: l.db.SendBatch(ctx, b)}
 }
 
 // CopyFrom runs COPY FROM on the lease's connection.
