@@ -224,11 +224,11 @@ func (p *Postgres) Start(ctx context.Context) error {
 			p.started = false
 			return fmt.Errorf("start postgres: server exited; see %s: %w", filepath.Join(p.dir, "postgres.log"), err)
 		case <-ctx.Done():
-			return errors.Join(fmt.Errorf("start postgres: %w", ctx.Err()), p.stopLocked())
+			return errors.Join(fmt.Errorf("start postgres: %w", ctx.Err()), p.stopLocked(syscall.SIGINT))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return errors.Join(fmt.Errorf("start postgres: not ready after 30s: %w", err), p.stopLocked())
+			return errors.Join(fmt.Errorf("start postgres: not ready after 30s: %w", err), p.stopLocked(syscall.SIGINT))
 		}
 	}
 }
@@ -238,15 +238,17 @@ func (p *Postgres) Start(ctx context.Context) error {
 func (p *Postgres) Stop() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stopLocked()
+	return p.stopLocked(syscall.SIGINT)
 }
 
-func (p *Postgres) stopLocked() error {
+// stopLocked sends sig (SIGINT: fast shutdown; SIGQUIT: immediate, for data
+// about to be deleted) and waits for the server to exit.
+func (p *Postgres) stopLocked(sig syscall.Signal) error {
 	if !p.started {
 		return nil
 	}
 	p.started = false
-	_ = p.cmd.Process.Signal(syscall.SIGINT) //nolint:errcheck // it may have exited already
+	_ = p.cmd.Process.Signal(sig) //nolint:errcheck // it may have exited already
 	select {
 	case <-p.exited:
 		return nil
@@ -257,12 +259,15 @@ func (p *Postgres) stopLocked() error {
 	return errors.New("fiberdbtest: postgres did not stop in 15s and was killed")
 }
 
-// Close stops the server and removes its directory. It is safe to call twice.
+// Close stops the server at once (an immediate shutdown: the data is about
+// to be deleted) and removes its directory. It is safe to call twice.
 func (p *Postgres) Close() error {
 	if p.dir == "" {
 		return nil
 	}
-	err := p.Stop()
+	p.mu.Lock()
+	err := p.stopLocked(syscall.SIGQUIT)
+	p.mu.Unlock()
 	if rmErr := os.RemoveAll(p.dir); rmErr != nil {
 		err = errors.Join(err, rmErr)
 	}
