@@ -1,17 +1,22 @@
 package tenancy
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/fiberdb/fiberdb/internal/hostname"
 )
 
 // errBadHost reports a Host (or trusted X-Forwarded-Host) that cannot be a
 // host name; it never quotes the value, which the client controls.
-var errBadHost = fmt.Errorf("host: %w", ErrMalformed)
+var (
+	errBadHost       = fmt.Errorf("host: %w", ErrMalformed)
+	errForwardedList = fmt.Errorf("X-Forwarded-Host holds several hosts: %w", ErrMalformed)
+)
 
 // ByHost resolves the request's host through hosts, a map from host name to
 // engine name. Lookup is exact after normalization: ASCII lower-case, port
@@ -19,10 +24,12 @@ var errBadHost = fmt.Errorf("host: %w", ErrMalformed)
 // in the map gives [ErrUnknownTenant]; an empty one [ErrNoTenant]; a malformed
 // or over-long one [ErrMalformed].
 //
-// The host comes from c.Hostname(), which believes X-Forwarded-Host unless the
-// app sets fiber.Config.EnableTrustedProxyCheck (with TrustedProxies naming
-// its proxies). When the proxy is trusted and sends an X-Forwarded-Host that
-// is not in the map, the request is refused; it never falls back to Host.
+// The host is c.Hostname()'s: X-Forwarded-Host is believed unless the app
+// sets fiber.Config.EnableTrustedProxyCheck (with TrustedProxies naming its
+// proxies). When the proxy is trusted and sends an X-Forwarded-Host that is
+// not in the map, the request is refused; it never falls back to Host. A
+// forwarded list ("a, b") is refused with [ErrMalformed]: the proxy must
+// overwrite the header, not append to it.
 //
 // ByHost copies hosts; it panics if a key is not a valid host name.
 func ByHost(hosts map[string]string) Resolver {
@@ -78,8 +85,22 @@ func BySubdomain(baseDomain string, engines []string) Resolver {
 	}
 }
 
+// requestHost is c.Hostname(), with two differences. It refuses a forwarded
+// list ("a, b"): Fiber would take its first value, which a proxy that
+// appends rather than overwrites leaves to the client. And it asks whether the
+// peer is a trusted proxy only when there is a forwarded host to trust: that
+// check formats the peer IP, an allocation per request.
 func requestHost(c *fiber.Ctx) (string, error) {
-	raw := c.Hostname()
+	var raw string
+	forwarded := c.Request().Header.Peek(fiber.HeaderXForwardedHost)
+	switch {
+	case len(forwarded) == 0 || !c.IsProxyTrusted():
+		raw = utils.UnsafeString(c.Request().URI().Host()) // not kept: only looked up
+	case bytes.IndexByte(forwarded, ',') >= 0:
+		return "", errForwardedList
+	default:
+		raw = utils.UnsafeString(forwarded)
+	}
 	if raw == "" {
 		return "", ErrNoTenant
 	}

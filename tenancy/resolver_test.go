@@ -142,8 +142,14 @@ func TestByHost(t *testing.T) {
 			host: "acme.example.com", xfh: "globex.example.com", want: "globex",
 		},
 		{
-			name: "fiber default app takes the first of several forwarded hosts", // a proxy that appends would let the client choose
-			host: "acme.example.com", xfh: "globex.example.com, acme.example.com", want: "globex",
+			// Fiber would take the first value, which a proxy that appends
+			// leaves to the client.
+			name: "a list of forwarded hosts is refused",
+			host: "acme.example.com", xfh: "globex.example.com, acme.example.com", wantErr: tenancy.ErrMalformed,
+		},
+		{
+			name: "a trusted proxy's list of forwarded hosts is refused", proxy: trustedPeer,
+			host: "acme.example.com", xfh: "acme.example.com,globex.example.com", wantErr: tenancy.ErrMalformed,
 		},
 		{
 			name: "untrusted peer's forwarded host is ignored for host", proxy: untrustedPeer,
