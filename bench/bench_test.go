@@ -1,0 +1,361 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fiberdb/fiberdb/config"
+	"github.com/fiberdb/fiberdb/fiberdb"
+	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/tenancy"
+)
+
+func TestMain(m *testing.M) { fiberdbtest.Main(m) }
+
+// poolSize is pool_max_conns of every pool, baseline or fiberdb.
+const poolSize = 4
+
+// nowhere is a DSN no benchmark ever dials: pools connect lazily.
+const nowhere = "postgres://bench@127.0.0.1:1/none"
+
+var tenants = []string{"acme", "globex", "initech"}
+
+// BenchmarkNoDB is a route that never touches the database: bare Fiber, Fiber
+// with a middleware that only calls c.Next (the floor for any middleware),
+// and fiberdb resolving one of three tenants by Host. Every app sets
+// EnableTrustedProxyCheck, as a production app (and cmd/demo) must. "paired"
+// alternates bare and fiberdb in chunks of 256 requests and reports both, the
+// difference (extra-ns/op) and bare/fiberdb (ratio).
+func BenchmarkNoDB(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { serve(b, newDriver(noDBApp(nil), "acme.localhost")) })
+	b.Run("passthrough", func(b *testing.B) {
+		serve(b, newDriver(noDBApp(func(c *fiber.Ctx) error { return c.Next() }), "acme.localhost"))
+	})
+	b.Run("fiberdb", func(b *testing.B) {
+		serve(b, newDriver(noDBApp(fiberdb.New(fiberdb.Config{Engines: nowhereEngines(b)})), "acme.localhost"))
+	})
+	b.Run("paired", func(b *testing.B) {
+		bare := newDriver(noDBApp(nil), "acme.localhost")
+		fdb := newDriver(noDBApp(fiberdb.New(fiberdb.Config{Engines: nowhereEngines(b)})), "acme.localhost")
+		paired(b, 256, "bare", bare.next, "fiberdb", fdb.next)
+		bare.check(b)
+		fdb.check(b)
+	})
+}
+
+// BenchmarkSelect1 runs SELECT 1 per request, one request at a time: a
+// hand-written handler that uses a pgxpool.Pool directly (pool.QueryRow
+// acquires and releases inside), against fiberdb.Conn. Both use the very
+// same pools (the baseline takes them from Engines.Engine), so the same
+// server connections serve both and only the code path differs. The -3
+// variants rotate the Host over three tenants: a hand-written map from
+// c.Hostname() to pool, against fiberdb's resolver. "paired" and "paired-3"
+// alternate baseline and fiberdb request by request and report both, and
+// pgxpool/fiberdb (ratio: fiberdb's relative throughput).
+func BenchmarkSelect1(b *testing.B) {
+	b.Run("pgxpool", func(b *testing.B) {
+		serve(b, newDriver(pgxpoolApp(b, openTenants(b, "acme")), "acme.localhost"))
+	})
+	b.Run("fiberdb", func(b *testing.B) {
+		serve(b, newDriver(fiberdbApp(openTenants(b, "acme")), "acme.localhost"))
+	})
+	b.Run("pgxpool-3", func(b *testing.B) {
+		serve(b, newDriver(pgxpoolApp(b, openTenants(b, tenants...)), hosts()...))
+	})
+	b.Run("fiberdb-3", func(b *testing.B) {
+		serve(b, newDriver(fiberdbApp(openTenants(b, tenants...)), hosts()...))
+	})
+	b.Run("paired", func(b *testing.B) {
+		e := openTenants(b, "acme")
+		base := newDriver(pgxpoolApp(b, e), "acme.localhost")
+		fdb := newDriver(fiberdbApp(e), "acme.localhost")
+		paired(b, 1, "pgxpool", base.next, "fiberdb", fdb.next)
+		base.check(b)
+		fdb.check(b)
+	})
+	b.Run("paired-3", func(b *testing.B) {
+		e := openTenants(b, tenants...)
+		base := newDriver(pgxpoolApp(b, e), hosts()...)
+		fdb := newDriver(fiberdbApp(e), hosts()...)
+		paired(b, 1, "pgxpool", base.next, "fiberdb", fdb.next)
+		base.check(b)
+		fdb.check(b)
+	})
+}
+
+// BenchmarkResolver is tenancy.FromConfig's Host resolver alone, with 10 and
+// with 10,000 engines configured; requests rotate over 10 hosts spread over
+// the configured range. "paired" alternates the two in chunks of 256 calls
+// and reports hosts=10 / hosts=10000 as ratio (1 means no cost for size).
+func BenchmarkResolver(b *testing.B) {
+	for _, n := range []int{10, 10_000} {
+		b.Run("hosts="+strconv.Itoa(n), func(b *testing.B) {
+			resolve := resolver(b, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				resolve()
+			}
+		})
+	}
+	b.Run("paired", func(b *testing.B) {
+		paired(b, 256, "hosts10", resolver(b, 10), "hosts10000", resolver(b, 10_000))
+	})
+}
+
+// resolver returns a call of FromConfig's resolver, configured with n hosts,
+// on the next of 10 requests.
+func resolver(b *testing.B, n int) func() {
+	b.Helper()
+	engines := map[string]any{"default": nowhere}
+	for i := range n {
+		name := "t" + strconv.Itoa(i)
+		engines[name] = map[string]any{"url": nowhere, "hosts": []any{name + ".example.com"}}
+	}
+	resolve := tenancy.FromConfig(load(b, engines))
+	app := newApp()
+	cs := make([]*fiber.Ctx, 10)
+	for i := range cs {
+		c := app.AcquireCtx(requestCtx("t" + strconv.Itoa(i*n/10) + ".example.com"))
+		if _, err := resolve(c); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { app.ReleaseCtx(c) })
+		cs[i] = c
+	}
+	i := 0
+	return func() {
+		_, _ = resolve(cs[i]) //nolint:errcheck // every host was checked above
+		i++
+		if i == len(cs) {
+			i = 0
+		}
+	}
+}
+
+// serve calls d once per iteration, then checks the responses.
+func serve(b *testing.B, d *driver) {
+	b.Helper()
+	b.ReportAllocs()
+	for b.Loop() {
+		d.next()
+	}
+	d.check(b)
+}
+
+// paired times base and cand in alternation, chunk calls at a time, swapping
+// which goes first every iteration so that neither always runs on a warmer
+// cache, and reports each one's time per call (as <name>-ns/op), cand's
+// extra time per call (extra-ns/op), and base/cand (ratio: cand's throughput
+// relative to base), all measured in the same run. Its own ns/op is the time
+// of one chunk of each.
+func paired(b *testing.B, chunk int, baseName string, base func(), candName string, cand func()) {
+	b.Helper()
+	timed := func(f func()) time.Duration {
+		start := time.Now()
+		for range chunk {
+			f()
+		}
+		return time.Since(start)
+	}
+	var tBase, tCand time.Duration
+	iters := 0
+	for b.Loop() {
+		if iters%2 == 0 {
+			tBase += timed(base)
+			tCand += timed(cand)
+		} else {
+			tCand += timed(cand)
+			tBase += timed(base)
+		}
+		iters++
+	}
+	calls := float64(iters * chunk)
+	b.ReportMetric(float64(tBase.Nanoseconds())/calls, baseName+"-ns/op")
+	b.ReportMetric(float64(tCand.Nanoseconds())/calls, candName+"-ns/op")
+	b.ReportMetric(float64((tCand-tBase).Nanoseconds())/calls, "extra-ns/op")
+	b.ReportMetric(float64(tBase)/float64(tCand), "ratio")
+}
+
+// driver serves requests through an app's handler, in-process, on reused
+// request contexts: one per host, in rotation.
+type driver struct {
+	h    fasthttp.RequestHandler
+	ctxs []*fasthttp.RequestCtx
+	i    int
+}
+
+// newDriver returns a driver for app with one request context per host,
+// each already served once (which opens the pools' first connections).
+func newDriver(app *fiber.App, hosts ...string) *driver {
+	d := &driver{h: app.Handler()}
+	for _, host := range hosts {
+		fctx := requestCtx(host)
+		d.h(fctx)
+		d.ctxs = append(d.ctxs, fctx)
+	}
+	return d
+}
+
+func (d *driver) next() {
+	d.h(d.ctxs[d.i])
+	d.i++
+	if d.i == len(d.ctxs) {
+		d.i = 0
+	}
+}
+
+// check fails b unless every host's last response was 200 "ok".
+func (d *driver) check(tb testing.TB) {
+	tb.Helper()
+	for _, fctx := range d.ctxs {
+		if code, body := fctx.Response.StatusCode(), string(fctx.Response.Body()); code != fiber.StatusOK || body != "ok" {
+			tb.Fatalf("%s: status %d: %s", fctx.Request.Host(), code, body)
+		}
+	}
+}
+
+func requestCtx(host string) *fasthttp.RequestCtx {
+	var req fasthttp.Request
+	req.Header.SetMethod(fiber.MethodGet)
+	req.SetRequestURI("/")
+	req.Header.SetHost(host)
+	fctx := new(fasthttp.RequestCtx)
+	fctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	return fctx
+}
+
+func hosts() []string {
+	hs := make([]string, len(tenants))
+	for i, t := range tenants {
+		hs[i] = t + ".localhost"
+	}
+	return hs
+}
+
+// newApp is the Fiber configuration every benchmark uses.
+func newApp() *fiber.App {
+	return fiber.New(fiber.Config{EnableTrustedProxyCheck: true, DisableStartupMessage: true})
+}
+
+// noDBApp answers "ok" on GET /, behind mw when it is not nil.
+func noDBApp(mw fiber.Handler) *fiber.App {
+	app := newApp()
+	if mw != nil {
+		app.Use(mw)
+	}
+	app.Get("/", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	return app
+}
+
+// nowhereEngines are a default engine and the tenants, routed by
+// "<name>.localhost", whose pools would connect to nothing.
+func nowhereEngines(tb testing.TB) *fiberdb.Engines {
+	tb.Helper()
+	engines := map[string]any{"default": nowhere}
+	for _, t := range tenants {
+		engines[t] = map[string]any{"url": nowhere, "hosts": []any{t + ".localhost"}}
+	}
+	return open(tb, engines)
+}
+
+// openTenants opens a default engine and the named tenants, each on its own
+// fresh database, routed by "<name>.localhost", every pool poolSize large.
+func openTenants(b *testing.B, names ...string) *fiberdb.Engines {
+	b.Helper()
+	engines := map[string]any{"default": map[string]any{"url": fiberdbtest.Database(b), "pool_max_conns": poolSize}}
+	for _, name := range names {
+		engines[name] = map[string]any{
+			"url": fiberdbtest.Database(b), "pool_max_conns": poolSize, "hosts": []any{name + ".localhost"},
+		}
+	}
+	return open(b, engines)
+}
+
+// pgxpoolApp is the hand-written baseline: SELECT 1 on GET / through the
+// pool of e's only tenant, or, with several tenants, through the pool that
+// c.Hostname() picks.
+func pgxpoolApp(b *testing.B, e *fiberdb.Engines) *fiber.App {
+	b.Helper()
+	pools := map[string]*pgxpool.Pool{}
+	for _, name := range e.Names() {
+		if name == "default" {
+			continue
+		}
+		pool, err := e.Engine(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pools[name+".localhost"] = pool
+	}
+	app := newApp()
+	if len(pools) == 1 {
+		pool := pools["acme.localhost"]
+		app.Get("/", func(c *fiber.Ctx) error { return select1(c, pool) })
+		return app
+	}
+	app.Get("/", func(c *fiber.Ctx) error {
+		pool, ok := pools[c.Hostname()]
+		if !ok {
+			return fiber.ErrNotFound
+		}
+		return select1(c, pool)
+	})
+	return app
+}
+
+// fiberdbApp runs SELECT 1 on GET / through fiberdb.Conn.
+func fiberdbApp(e *fiberdb.Engines) *fiber.App {
+	app := newApp()
+	app.Use(fiberdb.New(fiberdb.Config{Engines: e}))
+	app.Get("/", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		return select1(c, db)
+	})
+	return app
+}
+
+// select1 is the work of every request: SELECT 1, then "ok". A
+// *pgxpool.Pool is a DBTX too.
+func select1(c *fiber.Ctx, db fiberdb.DBTX) error {
+	var one int
+	if err := db.QueryRow(c.UserContext(), "SELECT 1").Scan(&one); err != nil {
+		return err
+	}
+	return c.SendString("ok")
+}
+
+func open(tb testing.TB, engines map[string]any) *fiberdb.Engines {
+	tb.Helper()
+	e, err := fiberdb.Open(context.Background(), load(tb, engines))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(e.Close)
+	return e
+}
+
+func load(tb testing.TB, engines map[string]any) *config.Config {
+	tb.Helper()
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(map[string]any{config.DefaultKey: engines}, ""), nil); err != nil {
+		tb.Fatal(err)
+	}
+	conf, err := config.Load(k)
+	if err != nil {
+		tb.Fatal(fmt.Errorf("load config: %w", err))
+	}
+	return conf
+}
