@@ -17,11 +17,11 @@ import (
 // (errors.Is [ErrUnavailable]) when no connection came in time, which the
 // middleware turns into a 503 when the handler returns it.
 func Conn(c *fiber.Ctx) (DBTX, error) {
-	st, ok := c.Locals(stateKey{}).(*state)
-	if !ok || st == nil {
-		return nil, ErrNotRegistered
+	st, err := requestState(c)
+	if err != nil {
+		return nil, err
 	}
-	return st.lease(c, st.tenant)
+	return st.lease(c, st.b.eng)
 }
 
 // ConnFor is [Conn] for another named engine, for example "default" (the
@@ -29,11 +29,11 @@ func Conn(c *fiber.Ctx) (DBTX, error) {
 // ConnFor(c, Tenant(c)) is the same connection as Conn(c). A name that is
 // not configured returns an error matching [ErrEngineNotDefined].
 func ConnFor(c *fiber.Ctx, engine string) (DBTX, error) {
-	st, ok := c.Locals(stateKey{}).(*state)
-	if !ok || st == nil {
-		return nil, ErrNotRegistered
+	st, err := requestState(c)
+	if err != nil {
+		return nil, err
 	}
-	eng, err := st.engines.lookup(engine)
+	eng, err := st.b.mw.engines.lookup(engine)
 	if err != nil {
 		return nil, err
 	}
@@ -43,11 +43,27 @@ func ConnFor(c *fiber.Ctx, engine string) (DBTX, error) {
 // Tenant returns the engine name resolved for the request, or "" outside
 // the middleware. The string belongs to the configuration, so it may be kept.
 func Tenant(c *fiber.Ctx) string {
-	st, ok := c.Locals(stateKey{}).(*state)
-	if !ok || st == nil {
-		return ""
+	switch v := c.Locals(stateKey{}).(type) {
+	case *binding:
+		return v.eng.name
+	case *state:
+		return v.b.eng.name
 	}
-	return st.tenant.name
+	return ""
+}
+
+// requestState returns the request's state, making it on first use.
+func requestState(c *fiber.Ctx) (*state, error) {
+	switch v := c.Locals(stateKey{}).(type) {
+	case *state:
+		return v, nil
+	case *binding:
+		st, _ := statePool.Get().(*state) //nolint:errcheck // the pool only ever holds *state
+		st.b = v
+		c.Locals(stateKey{}, st)
+		return st, nil
+	}
+	return nil, ErrNotRegistered
 }
 
 func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
@@ -56,7 +72,7 @@ func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
 			return l, nil
 		}
 	}
-	ctx, cancel := st.dl.context(c.UserContext())
+	ctx, cancel := st.b.mw.dl.context(c.UserContext())
 	l, err := eng.acquireLease(ctx)
 	cancel()
 	if err != nil {

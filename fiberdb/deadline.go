@@ -45,7 +45,27 @@ func (d *deadlines) context(parent context.Context) (context.Context, context.Ca
 			dl = d.cur.Load() // another request just made one; its timer still fires
 		}
 	}
-	return sharedCtx{Context: parent, dl: dl}, func() {}
+	if parent == context.Background() {
+		return dl, noCancel // Fiber's default UserContext has no values to carry
+	}
+	return sharedCtx{Context: parent, dl: dl}, noCancel
+}
+
+func noCancel() {}
+
+// A deadline is itself the acquire context of a request whose parent context
+// is context.Background().
+func (d *deadline) Deadline() (time.Time, bool) { return d.at, true }
+func (d *deadline) Done() <-chan struct{}       { return d.done }
+func (*deadline) Value(any) any                 { return nil }
+
+func (d *deadline) Err() error {
+	select {
+	case <-d.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
 }
 
 // sharedCtx is parent's values with a shared deadline.
@@ -57,11 +77,4 @@ type sharedCtx struct {
 func (c sharedCtx) Deadline() (time.Time, bool) { return c.dl.at, true }
 func (c sharedCtx) Done() <-chan struct{}       { return c.dl.done }
 
-func (c sharedCtx) Err() error {
-	select {
-	case <-c.dl.done:
-		return context.DeadlineExceeded
-	default:
-		return nil
-	}
-}
+func (c sharedCtx) Err() error { return c.dl.Err() }

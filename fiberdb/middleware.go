@@ -9,16 +9,50 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// stateKey is the Locals key of a request's state.
+// stateKey is the Locals key of a request's fiberdb value: its *binding until
+// it acquires a connection, then its *state.
 type stateKey struct{}
 
-// state is one request's tenant and leases. States are pooled: nothing a
-// handler can keep points to one (Conn hands out the lease, never the state).
-type state struct {
+// binding is one engine as one middleware serves it. New builds one per
+// engine, so a request that never touches the database costs no allocation:
+// Locals holds its binding.
+type binding struct {
+	eng *engine
+	mw  *middleware
+}
+
+// middleware is what every request of one fiberdb.New shares.
+type middleware struct {
 	engines *Engines
 	dl      *deadlines
-	tenant  *engine
-	leases  []*lease
+	// Resolvers return the config's own strings, so comparing with a
+	// binding's name is mostly a pointer check: for a few engines a scan
+	// beats hashing the name; past scanLimit the map wins.
+	list     []*binding
+	bindings map[string]*binding
+}
+
+const scanLimit = 8
+
+func (mw *middleware) binding(name string) (*binding, bool) {
+	if mw.list != nil {
+		for _, b := range mw.list {
+			if b.eng.name == name {
+				return b, true
+			}
+		}
+		return nil, false
+	}
+	b, ok := mw.bindings[name]
+	return b, ok
+}
+
+// state is a request's leases, made by its first Conn or ConnFor. States are
+// pooled: nothing a handler can keep points to one (Conn hands out the lease,
+// never the state).
+type state struct {
+	b      *binding
+	leases []*lease
 }
 
 var statePool = sync.Pool{New: func() any { return new(state) }}
@@ -43,55 +77,66 @@ var statePool = sync.Pool{New: func() any { return new(state) }}
 // releases it.
 func New(config ...Config) fiber.Handler {
 	cfg := configDefault(config...)
-	dl := newDeadlines(cfg.AcquireTimeout)
+	mw := &middleware{engines: cfg.Engines, dl: newDeadlines(cfg.AcquireTimeout), bindings: map[string]*binding{}}
+	for _, name := range cfg.Engines.names {
+		b := &binding{eng: cfg.Engines.engines[name], mw: mw}
+		mw.bindings[name] = b
+		if len(cfg.Engines.names) <= scanLimit {
+			mw.list = append(mw.list, b)
+		}
+	}
 
 	return func(c *fiber.Ctx) (err error) {
 		if cfg.Next != nil && cfg.Next(c) {
 			return c.Next()
 		}
-		tenant, err := resolve(c, &cfg)
-		cfg.Engines.counts.count(tenant, err)
+		b, err := mw.resolve(c, &cfg)
 		if err != nil {
+			cfg.Engines.counts.count(nil, err)
 			return cfg.ErrorHandler(c, err)
 		}
+		cfg.Engines.counts.count(b.eng, nil)
 
-		st, _ := statePool.Get().(*state) //nolint:errcheck // the pool only ever holds *state
-		st.engines, st.dl, st.tenant = cfg.Engines, dl, tenant
 		outer := c.Locals(stateKey{}) // a nested fiberdb.New must not clobber it
-		c.Locals(stateKey{}, st)
+		c.Locals(stateKey{}, b)
 		defer func() {
+			st, used := c.Locals(stateKey{}).(*state)
 			c.Locals(stateKey{}, outer)
-			releaseErr := st.release(c)
-			if releaseErr != nil {
-				cfg.Logger.LogAttrs(c.UserContext(), slog.LevelError, "fiberdb: release failed",
-					slog.String("tenant", tenant.name), slog.Any("error", releaseErr))
+			if !used {
+				return // the handler never asked for a connection
 			}
+			releaseErr := st.release(c)
 			if err != nil && errors.Is(err, ErrUnavailable) {
 				err = cfg.ErrorHandler(c, err)
 			}
-			err = errors.Join(err, releaseErr)
+			if releaseErr != nil {
+				cfg.Logger.LogAttrs(c.UserContext(), slog.LevelError, "fiberdb: release failed",
+					slog.String("tenant", b.eng.name), slog.Any("error", releaseErr))
+				err = errors.Join(err, releaseErr)
+			}
 		}()
 		return c.Next()
 	}
 }
 
-// resolve runs the resolver and Authorize, and returns the engine under the
-// config's own name, never a string from the request.
-func resolve(c *fiber.Ctx, cfg *Config) (*engine, error) {
+// resolve runs the resolver and Authorize, and returns the engine's binding,
+// which holds the config's own name, never a string from the request.
+func (mw *middleware) resolve(c *fiber.Ctx, cfg *Config) (*binding, error) {
 	name, err := cfg.Resolver(c)
 	if err != nil {
 		return nil, err
 	}
-	eng, err := cfg.Engines.lookup(name)
-	if err != nil {
+	b, ok := mw.binding(name)
+	if !ok {
+		_, err := mw.engines.lookup(name) // for its error
 		return nil, err
 	}
 	if cfg.Authorize != nil {
-		if err := cfg.Authorize(c, eng.name); err != nil {
+		if err := cfg.Authorize(c, b.eng.name); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrForbidden, err)
 		}
 	}
-	return eng, nil
+	return b, nil
 }
 
 // release ends every lease, joining their errors, and returns st to its pool.
@@ -106,7 +151,7 @@ func (st *state) release(c *fiber.Ctx) error {
 			st.leases[i] = nil
 		}
 	}
-	st.engines, st.dl, st.tenant, st.leases = nil, nil, nil, st.leases[:0]
+	st.b, st.leases = nil, st.leases[:0]
 	statePool.Put(st)
 	return err
 }

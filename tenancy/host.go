@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
@@ -41,8 +42,9 @@ func ByHost(hosts map[string]string) Resolver {
 		}
 		m[norm] = engine
 	}
+	var hr hostReader
 	return func(c *fiber.Ctx) (string, error) {
-		host, err := requestHost(c)
+		host, err := hr.host(c)
 		if err != nil {
 			return "", err
 		}
@@ -69,8 +71,9 @@ func BySubdomain(baseDomain string, engines []string) Resolver {
 	for _, e := range engines {
 		labels[strings.ToLower(e)] = e
 	}
+	var hr hostReader
 	return func(c *fiber.Ctx) (string, error) {
-		host, err := requestHost(c)
+		host, err := hr.host(c)
 		if err != nil {
 			return "", err
 		}
@@ -85,14 +88,27 @@ func BySubdomain(baseDomain string, engines []string) Resolver {
 	}
 }
 
-// requestHost is c.Hostname(), with two differences. It refuses a forwarded
-// list ("a, b"): Fiber would take its first value, which a proxy that
-// appends rather than overwrites leaves to the client. And it asks whether the
-// peer is a trusted proxy only when there is a forwarded host to trust: that
-// check formats the peer IP, an allocation per request.
-func requestHost(c *fiber.Ctx) (string, error) {
+// hostReader reads a request's host for one resolver. It remembers, for the
+// last app it served, whether that app can ever trust a proxy.
+type hostReader struct{ trust atomic.Pointer[appTrust] }
+
+type appTrust struct {
+	app   *fiber.App
+	never bool // EnableTrustedProxyCheck with no TrustedProxies
+}
+
+// host is c.Hostname(), normalized, with three differences. It refuses a
+// forwarded list ("a, b"): Fiber would take its first value, which a proxy
+// that appends rather than overwrites leaves to the client. It skips the
+// X-Forwarded-Host lookup for an app that trusts no proxy. And it asks
+// whether the peer is a trusted proxy only when there is a forwarded host:
+// that check formats the peer IP, an allocation per request.
+func (r *hostReader) host(c *fiber.Ctx) (string, error) {
 	var raw string
-	forwarded := c.Request().Header.Peek(fiber.HeaderXForwardedHost)
+	var forwarded []byte
+	if !r.trustsNoProxy(c) {
+		forwarded = c.Request().Header.Peek(fiber.HeaderXForwardedHost)
+	}
 	switch {
 	case len(forwarded) == 0 || !c.IsProxyTrusted():
 		raw = utils.UnsafeString(c.Request().URI().Host()) // not kept: only looked up
@@ -109,4 +125,15 @@ func requestHost(c *fiber.Ctx) (string, error) {
 		return "", errBadHost
 	}
 	return host, nil
+}
+
+func (r *hostReader) trustsNoProxy(c *fiber.Ctx) bool {
+	app := c.App()
+	if t := r.trust.Load(); t != nil && t.app == app {
+		return t.never
+	}
+	conf := app.Config() // a copy: only on the first request of each app
+	t := &appTrust{app: app, never: conf.EnableTrustedProxyCheck && len(conf.TrustedProxies) == 0}
+	r.trust.Store(t)
+	return t.never
 }

@@ -34,25 +34,52 @@ func Normalize(host string) (string, error) {
 	if name == "" || len(name) > MaxLen {
 		return "", ErrInvalid
 	}
-	upper := false
+	// One pass over a byte table: this runs on every request.
+	upper, dot := false, true // a leading dot counts as following one
 	for i := range len(name) {
-		b := name[i]
-		switch {
-		case 'a' <= b && b <= 'z', '0' <= b && b <= '9', b == '-', b == '.', b == '_', b == ':':
-		case 'A' <= b && b <= 'Z':
-			upper = true
+		switch byteClass[name[i]] {
+		case classPlain:
+			dot = false
+		case classUpper:
+			upper, dot = true, false
+		case classDot:
+			if dot {
+				return "", ErrInvalid // ".a" or "a..b"
+			}
+			dot = true
 		default:
 			return "", ErrInvalid
 		}
 	}
-	if strings.Contains(name, "..") || name[0] == '.' || name[len(name)-1] == '.' {
-		return "", ErrInvalid
+	if dot {
+		return "", ErrInvalid // a second trailing dot
 	}
 	if upper {
 		name = toLowerASCII(name)
 	}
 	return name, nil
 }
+
+const (
+	classInvalid = iota
+	classPlain   // a-z 0-9 - _ and ":" (of an IPv6 literal)
+	classUpper
+	classDot
+)
+
+var byteClass = func() (t [256]uint8) {
+	for b := 'a'; b <= 'z'; b++ {
+		t[b] = classPlain
+	}
+	for b := '0'; b <= '9'; b++ {
+		t[b] = classPlain
+	}
+	for b := 'A'; b <= 'Z'; b++ {
+		t[b] = classUpper
+	}
+	t['-'], t['_'], t[':'], t['.'] = classPlain, classPlain, classPlain, classDot
+	return t
+}()
 
 // stripPort removes a ":port" suffix. A bracketed IPv6 literal keeps its
 // address without brackets; an unbracketed name with more than one colon is a
