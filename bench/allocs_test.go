@@ -13,13 +13,13 @@ import (
 	"github.com/fiberdb/fiberdb/fiberdb"
 )
 
-// TestNoDBAllocatesNothing guards the hot path's allocation count, which is
+// TestNoDBAllocs guards the hot path's allocation count, which is
 // deterministic (no timing is asserted): the middleware on a route that never
 // touches the database allocates nothing. (A request that carries an
 // X-Forwarded-Host costs one allocation in Fiber's own proxy-trust check,
 // which formats the peer's IP; fiberdb skips that check when the header is
 // absent.)
-func TestNoDBAllocatesNothing(t *testing.T) {
+func TestNoDBAllocs(t *testing.T) {
 	d := newDriver(noDBApp(fiberdb.New(fiberdb.Config{Engines: nowhereEngines(t)})), "acme.localhost")
 	allocs := testing.AllocsPerRun(1000, d.next)
 	d.check(t)
