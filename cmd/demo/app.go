@@ -12,9 +12,13 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	fiberrecover "github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fiberdb/fiberdb/fiberdb"
+	"github.com/fiberdb/fiberdb/fiberdbprom"
 )
 
 const (
@@ -22,8 +26,8 @@ const (
 	bodyLimit = 16 * 1024
 )
 
-// newApp builds the demo's routes on engines. /healthz and /stats serve the
-// operator and use every engine; the todo routes serve one tenant, resolved
+// newApp builds the demo's routes on engines. /healthz, /stats and /metrics
+// serve the operator and use every engine; the todo routes serve one tenant, resolved
 // from the Host or the tenant header by fiberdb's middleware.
 func newApp(engines *fiberdb.Engines, logger *slog.Logger) *fiber.App {
 	h := &handlers{engines: engines, logger: logger}
@@ -45,6 +49,9 @@ func newApp(engines *fiberdb.Engines, logger *slog.Logger) *fiber.App {
 	// reach: they answer for the whole process, whatever the Host.
 	app.Get("/healthz", h.healthz)
 	app.Get("/stats", h.stats)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(fiberdbprom.NewCollector(engines))
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 
 	app.Use(fiberdb.New(fiberdb.Config{Engines: engines, Logger: logger}))
 	app.Get("/whoami", h.whoami)

@@ -44,6 +44,7 @@ func printBanner(w io.Writer, b banner) {
 	}
 	add("  curl %s/healthz", b.base)
 	add("  curl %s/stats", b.base)
+	add("  curl %s/metrics", b.base)
 	if b.removesData {
 		add("Ctrl-C stops the server and removes the data.")
 	} else {

@@ -252,6 +252,17 @@ func testServesEveryRoute(t *testing.T, bin string) {
 		require.Zero(t, stats.Resolve.Resolved["default"], "the landlord is never a tenant")
 		require.GreaterOrEqual(t, stats.Resolve.UnknownTenant, uint64(5))
 		require.GreaterOrEqual(t, stats.Resolve.Malformed, uint64(1))
+
+		metrics := d.do(t, &request{path: "/metrics", host: "anything.example"})
+		require.Equal(t, http.StatusOK, metrics.status, "metrics answer for any Host")
+		for _, series := range []string{
+			`fiberdb_pool_acquired_conns{engine="acme"} 0`,
+			`fiberdb_pool_max_conns{engine="initech"} 4`,
+			`fiberdb_resolutions_total{engine="",outcome="unknown_tenant"}`,
+			`fiberdb_resolutions_total{engine="globex",outcome="resolved"}`,
+		} {
+			require.Contains(t, metrics.body, series)
+		}
 	})
 
 	require.Equal(t, 0, d.interrupt(t), "stdout:\n%s\nstderr:\n%s", d.stdout, d.stderr)
