@@ -21,6 +21,8 @@ var (
 	// ErrForbidden: Config.Authorize refused the resolved tenant. The
 	// default ErrorHandler answers 403.
 	ErrForbidden = errors.New("tenant forbidden")
+	// ErrIsolationActive: TestIsolation was called while it was already active.
+	ErrIsolationActive = errors.New("fiberdb: test isolation already active")
 )
 
 // AcquireError reports that a connection to Engine could not be acquired.

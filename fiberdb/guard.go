@@ -1,7 +1,9 @@
 package fiberdb
 
 import (
+	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -175,11 +177,11 @@ func (b *guardedBatch) QueryRow() pgx.Row {
 	b.l.mu.RLock()
 	defer b.l.mu.RUnlock()
 	if b.l.db == nil {
-		return errRow{}
+		return errRow{ErrConnReleased}
 	}
 	rows, _ := b.br.Query() //nolint:errcheck,rowserrcheck // the error stays in rows, for Scan, as in pgx
 	if rows == nil {
-		return errRow{}
+		return errRow{ErrConnReleased}
 	}
 	return guardedRow{rows: &guardedRows{l: b.l, rows: rows}}
 }
@@ -187,7 +189,13 @@ func (b *guardedBatch) QueryRow() pgx.Row {
 // Tx returns the transaction the batch began with Batch.BeginTx, or nil.
 // fiberdb rolls it back, like any other, if it is still open when the
 // request ends.
-func (b *guardedBatch) Tx() pgx.Tx { return b.br.Tx() }
+func (b *guardedBatch) Tx() pgx.Tx {
+	tx := b.br.Tx()
+	if tx == nil {
+		return nil
+	}
+	return &guardedTx{l: b.l, tx: tx}
+}
 
 // Close reads what is left of the batch. Once the request has ended it
 // returns ErrConnReleased, unless the batch was closed before.
@@ -203,3 +211,84 @@ func (b *guardedBatch) Close() error {
 	b.closed, b.closeErr = true, b.br.Close()
 	return b.closeErr
 }
+
+// errTxReleased is what a transaction answers once its request has ended:
+// it matches ErrConnReleased, and pgx.ErrTxClosed, so that the usual
+// deferred Rollback (which ignores ErrTxClosed) stays quiet.
+var errTxReleased = fmt.Errorf("%w: %w", ErrConnReleased, pgx.ErrTxClosed)
+
+// guardedTx is a transaction begun through a lease. Its statements go
+// through the lease's guard, and it never hands out the connection.
+type guardedTx struct {
+	l  *lease
+	tx pgx.Tx
+}
+
+var _ pgx.Tx = (*guardedTx)(nil)
+
+// Begin starts a savepoint within the transaction.
+func (t *guardedTx) Begin(ctx context.Context) (pgx.Tx, error) { return t.l.begin(t.tx, ctx) }
+
+// Commit commits the transaction (releases the savepoint).
+func (t *guardedTx) Commit(ctx context.Context) error {
+	t.l.mu.RLock()
+	defer t.l.mu.RUnlock()
+	if t.l.db == nil {
+		return errTxReleased
+	}
+	return t.tx.Commit(ctx) //nolint:wrapcheck // pgx errors pass through unchanged
+}
+
+// Rollback rolls the transaction back (to the savepoint).
+func (t *guardedTx) Rollback(ctx context.Context) error {
+	t.l.mu.RLock()
+	defer t.l.mu.RUnlock()
+	if t.l.db == nil {
+		return errTxReleased
+	}
+	return t.tx.Rollback(ctx) //nolint:wrapcheck // pgx errors pass through unchanged
+}
+
+// Exec runs sql in the transaction.
+func (t *guardedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return t.l.exec(t.tx, ctx, sql, args...)
+}
+
+// Query runs sql in the transaction; its rows are guarded like the lease's.
+func (t *guardedTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return t.l.query(t.tx, ctx, sql, args...) //nolint:rowserrcheck // the caller owns the rows
+}
+
+// QueryRow runs sql in the transaction.
+func (t *guardedTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return t.l.queryRow(t.tx, ctx, sql, args...)
+}
+
+// SendBatch sends b in the transaction.
+func (t *guardedTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return t.l.sendBatch(t.tx, ctx, b)
+}
+
+// CopyFrom runs COPY FROM in the transaction.
+func (t *guardedTx) CopyFrom(ctx context.Context, name pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	return t.l.copyFrom(t.tx, ctx, name, cols, src)
+}
+
+// Prepare prepares sql on the transaction's connection.
+func (t *guardedTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	t.l.mu.RLock()
+	defer t.l.mu.RUnlock()
+	if t.l.db == nil {
+		return nil, errTxReleased
+	}
+	return t.tx.Prepare(ctx, name, sql) //nolint:wrapcheck // pgx errors pass through unchanged
+}
+
+// LargeObjects returns the transaction's large objects. They are not
+// guarded: do not use them after the request has ended (they then answer
+// pgx.ErrTxClosed, as the transaction was rolled back).
+func (t *guardedTx) LargeObjects() pgx.LargeObjects { return t.tx.LargeObjects() }
+
+// Conn returns nil: fiberdb never hands out the underlying connection,
+// which serves other requests once this one has ended.
+func (*guardedTx) Conn() *pgx.Conn { return nil }

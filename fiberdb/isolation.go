@@ -11,9 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// ErrIsolationActive: TestIsolation was called while it was already active.
-var ErrIsolationActive = errors.New("fiberdb: test isolation already active")
-
 var errIsolationEnded = errors.New("fiberdb: test isolation ended")
 
 // TestIsolation makes everything that follows undoable, for tests: it pins
@@ -55,11 +52,13 @@ func (e *Engines) TestIsolation(ctx context.Context) (rollback func() error, err
 			return nil, errors.Join(ErrIsolationActive, undo())
 		}
 	}
-	var once sync.Once
+	var (
+		once   sync.Once
+		undone error
+	)
 	return func() error {
-		var err error
-		once.Do(func() { err = undo() })
-		return err
+		once.Do(func() { undone = undo() })
+		return undone
 	}, nil
 }
 
@@ -99,10 +98,11 @@ func (s *isoSlot) end() {
 // lets one lease at a time use it: a pgx connection is not safe for
 // concurrent use.
 type pinned struct {
-	conn   *pgxpool.Conn
-	tx     pgx.Tx
-	sem    chan struct{}
-	closed bool // guarded by sem
+	conn    *pgxpool.Conn
+	tx      pgx.Tx
+	sem     chan struct{}
+	closed  bool // guarded by sem
+	closing atomic.Bool
 }
 
 func pinEngine(ctx context.Context, pool *pgxpool.Pool) (*pinned, error) {
@@ -138,33 +138,43 @@ func (p *pinned) begin(ctx context.Context) (pgx.Tx, error) {
 }
 
 // finish ends a lease: its own transactions roll back, then its savepoint is
-// released (kept) or, if a statement failed in it, rolled back.
-func (p *pinned) finish(parent context.Context, db DBTX, txs []pgx.Tx) error {
-	defer func() { <-p.sem }()
+// released (kept) or, if a statement failed in it, rolled back. If isolation
+// ended while the lease held the pinned connection, finish closes it.
+func (p *pinned) finish(parent context.Context, sp pgx.Tx, txs []pgx.Tx) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
 	defer cancel()
+	defer func() { <-p.sem }()
 	err := rollbackAll(ctx, txs)
-	sp, ok := db.(pgx.Tx)
-	if !ok {
-		return err
-	}
 	if p.conn.Conn().PgConn().TxStatus() == 'E' {
-		return errors.Join(err, sp.Rollback(ctx))
+		err = errors.Join(err, sp.Rollback(ctx))
+	} else {
+		err = errors.Join(err, sp.Commit(ctx))
 	}
-	return errors.Join(err, sp.Commit(ctx))
+	if p.closing.Load() {
+		err = errors.Join(err, p.closeLocked(ctx))
+	}
+	return err
 }
 
-// close rolls the outer transaction back and releases the connection, after
-// any lease in progress has finished.
+// close rolls the outer transaction back and releases the connection, once
+// any lease in progress has finished. If one is still in progress after
+// cleanupTimeout, close returns an error and leaves the closing to that
+// lease's end: the connection is released either way.
 func (p *pinned) close(parent context.Context) error {
+	p.closing.Store(true)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
 	defer cancel()
 	select {
 	case p.sem <- struct{}{}:
 	case <-ctx.Done():
-		return errors.New("test isolation: a request still holds the pinned connection")
+		return errors.New("test isolation: a request or Acquire still holds the pinned connection; it is rolled back when that ends")
 	}
 	defer func() { <-p.sem }()
+	return p.closeLocked(ctx)
+}
+
+// closeLocked does close's work; the caller holds sem.
+func (p *pinned) closeLocked(ctx context.Context) error {
 	if p.closed {
 		return nil
 	}

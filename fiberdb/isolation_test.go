@@ -5,12 +5,12 @@ import (
 	"errors"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdb"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
 )
@@ -238,5 +238,66 @@ func TestCloseEndsIsolation(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.TestIsolation(context.Background())
 	require.NoError(t, err)
-	closeWithin(t, e, 10*time.Second) // would block on the pinned connection otherwise
+	closeWithin(t, e) // would block on the pinned connection otherwise
+}
+
+// Regression (review): under isolation, a request that left rows unread left
+// the pinned connection busy, so every later request and the rollback failed.
+func TestIsolationUnreadRowsDoNotBreakTheTest(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default")
+	exec(t, e, "default", "CREATE TABLE todo (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text)")
+	isolate(t, e)
+	app := todoApp(e)
+	var leftOpen pgx.Rows
+	app.Get("/unread", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		leftOpen, err = db.Query(c.UserContext(), "SELECT generate_series(1, 1000)") //nolint:rowserrcheck,sqlclosecheck // left unread on purpose
+		return err
+	})
+	status, body := get(t, app, "default.test", "/unread")
+	require.Equal(t, fiber.StatusOK, status, body)
+	status, _ = fiberdbtest.Do(t, app, request(fiber.MethodPost, "default.test", "/todos?title=after"))
+	require.Equal(t, fiber.StatusOK, status, "the pinned connection is usable again")
+	require.Equal(t, "1", todoCount(t, app))
+	require.False(t, leftOpen.Next(), "the rows ended with their request")
+}
+
+// Regression (review): rolling back while a lease held the pinned connection
+// gave up after a while and leaked that connection, so Close hung, and a
+// second rollback reported success.
+func TestIsolationRollbackWhileLeaseHeld(t *testing.T) {
+	t.Parallel()
+	conf := loadConf(t, engineMaps(t, nil, "default"))
+	e, err := fiberdb.Open(t.Context(), conf)
+	require.NoError(t, err)
+	exec(t, e, "default", "CREATE TABLE todo (title text)")
+	rollback, err := e.TestIsolation(t.Context())
+	require.NoError(t, err)
+
+	db, release, err := e.Acquire(t.Context(), "default")
+	require.NoError(t, err)
+	_, err = db.Exec(t.Context(), "INSERT INTO todo VALUES ('held')")
+	require.NoError(t, err)
+
+	err = rollback() // waits its bounded while for the lease, then leaves the closing to it
+	require.Error(t, err)
+	require.Equal(t, err, rollback(), "a second rollback reports the first one's outcome")
+
+	require.NoError(t, release()) // ends the lease, which rolls back and releases the pin
+	fiberdbtest.NoLeaks(t, e)
+	closeWithin(t, e)
+	require.Zero(t, countAfterClose(t, conf), "the held lease's write was rolled back")
+}
+
+// countAfterClose counts todo rows through a fresh pool, as e is closed.
+func countAfterClose(t *testing.T, conf *config.Config) int {
+	t.Helper()
+	e, err := fiberdb.Open(t.Context(), conf)
+	require.NoError(t, err)
+	defer e.Close()
+	return count(t, e, "default", "SELECT count(*) FROM todo")
 }

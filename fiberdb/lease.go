@@ -39,7 +39,11 @@ type lease struct {
 	db   DBTX          // nil once ended
 	conn *pgxpool.Conn // set outside test isolation
 	pin  *pinned       // set inside test isolation; db is then a savepoint
-	txs  []pgx.Tx      // transactions begun through the lease, for rollback
+	sp   pgx.Tx        // that savepoint
+
+	tracked sync.Mutex // guards txs and open
+	txs     []pgx.Tx   // transactions begun through the lease, for rollback
+	open    []func()   // under test isolation, drains results left unread
 }
 
 var _ DBTX = (*lease)(nil)
@@ -52,7 +56,7 @@ func (eng *engine) acquireLease(ctx context.Context) (*lease, error) {
 		if err != nil {
 			return nil, &AcquireError{Engine: eng.name, Err: err}
 		}
-		return &lease{engine: eng, db: sp, pin: pin}, nil
+		return &lease{engine: eng, db: sp, pin: pin, sp: sp}, nil
 	}
 	conn, err := eng.pool.Acquire(ctx)
 	if err != nil {
@@ -70,11 +74,17 @@ func (l *lease) end(parent context.Context) error {
 	if l.db == nil {
 		return nil
 	}
-	db, txs := l.db, l.txs
-	l.db, l.txs = nil, nil
+	l.tracked.Lock()
+	txs, open := l.txs, l.open
+	l.txs, l.open = nil, nil
+	l.tracked.Unlock()
+	l.db = nil
 
 	if l.pin != nil {
-		return l.pin.finish(parent, db, txs)
+		for _, drain := range open {
+			drain() // the next lease needs the pinned connection idle
+		}
+		return l.pin.finish(parent, l.sp, txs)
 	}
 	conn := l.conn
 	l.conn = nil
@@ -112,14 +122,27 @@ func rollbackAll(ctx context.Context, txs []pgx.Tx) error {
 	return err
 }
 
+// The statement methods below are shared by the lease and by the
+// transactions begun through it (guardedTx): tx is nil for the lease itself.
+// Each holds the lease's read lock for the call, so that the release, which
+// takes the write lock, waits for it, and each answers ErrConnReleased once
+// the lease has ended.
+
+// target returns what to run a statement on, or nil once the lease has
+// ended. The caller holds l.mu for reading.
+func (l *lease) target(tx pgx.Tx) DBTX {
+	switch {
+	case l.db == nil:
+		return nil
+	case tx != nil:
+		return tx
+	}
+	return l.db
+}
+
 // Exec runs sql on the lease's connection.
 func (l *lease) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.db == nil {
-		return pgconn.CommandTag{}, ErrConnReleased
-	}
-	return l.db.Exec(ctx, sql, args...) //nolint:wrapcheck // pgx errors pass through unchanged for errors.As(*pgconn.PgError)
+	return l.exec(nil, ctx, sql, args...)
 }
 
 // Query runs sql on the lease's connection. The rows must be closed before
@@ -127,79 +150,160 @@ func (l *lease) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comma
 // reading them afterwards (from a goroutine or a body stream) stops with
 // [ErrConnReleased]. The same holds for QueryRow's row and SendBatch's results.
 func (l *lease) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.db == nil {
-		return nil, ErrConnReleased
-	}
-	rows, err := l.db.Query(ctx, sql, args...) //nolint:rowserrcheck // the caller owns the rows
-	if rows == nil {
-		return nil, err //nolint:wrapcheck // pgx errors pass through unchanged
-	}
-	return &guardedRows{l: l, rows: rows}, err //nolint:wrapcheck // pgx errors pass through unchanged
+	return l.query(nil, ctx, sql, args...) //nolint:rowserrcheck // the caller owns the rows
 }
 
 // QueryRow runs sql on the lease's connection.
 func (l *lease) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.db == nil {
-		return errRow{}
-	}
-	// pgx's QueryRow is Query plus a Scan that reads the rows; guarded rows
-	// keep that read from racing the release.
-	rows, _ := l.db.Query(ctx, sql, args...) //nolint:errcheck,rowserrcheck // the error stays in rows, for Scan, as in pgx
-	if rows == nil {
-		return errRow{} // pgx's conns and transactions never return nil rows
-	}
-	return guardedRow{rows: &guardedRows{l: l, rows: rows}}
+	return l.queryRow(nil, ctx, sql, args...)
 }
 
-// SendBatch sends b on the lease's connection.
+// SendBatch sends b on the lease's connection. A transaction the batch
+// begins (Batch.BeginTx) is rolled back, like any other, if it is still open
+// when the request ends.
 func (l *lease) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.db == nil {
-		return errBatch{}
-	}
-	return &guardedBatch{l: l, br: l.db.SendBatch(ctx, b)}
+	return l.sendBatch(nil, ctx, b)
 }
 
 // CopyFrom runs COPY FROM on the lease's connection.
 func (l *lease) CopyFrom(ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.db == nil {
-		return 0, ErrConnReleased
-	}
-	return l.db.CopyFrom(ctx, t, cols, src) //nolint:wrapcheck // pgx errors pass through unchanged
+	return l.copyFrom(nil, ctx, t, cols, src)
 }
 
 // Begin starts a transaction (a savepoint under test isolation). Commit it;
-// whatever is still open when the request ends is rolled back.
+// whatever is still open when the request ends is rolled back. The
+// transaction answers [ErrConnReleased] (which also matches pgx.ErrTxClosed)
+// once the request has ended, and never hands out its connection.
 func (l *lease) Begin(ctx context.Context) (pgx.Tx, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.db == nil {
-		return nil, ErrConnReleased
+	return l.begin(nil, ctx)
+}
+
+//nolint:revive // context-as-argument: tx leads, as for every helper here
+func (l *lease) exec(tx pgx.Tx, ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	db := l.target(tx)
+	if db == nil {
+		return pgconn.CommandTag{}, released(tx)
 	}
-	tx, err := l.db.Begin(ctx)
+	return db.Exec(ctx, sql, args...) //nolint:wrapcheck // pgx errors pass through unchanged for errors.As(*pgconn.PgError)
+}
+
+//nolint:revive // context-as-argument: tx leads, as for every helper here
+func (l *lease) query(tx pgx.Tx, ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	db := l.target(tx)
+	if db == nil {
+		return nil, released(tx)
+	}
+	rows, err := db.Query(ctx, sql, args...)
+	if rows == nil {
+		return nil, err //nolint:wrapcheck // pgx errors pass through unchanged
+	}
+	return l.guard(rows), err //nolint:rowserrcheck // the caller owns the rows
+}
+
+//nolint:revive // context-as-argument: tx leads, as for every helper here
+func (l *lease) queryRow(tx pgx.Tx, ctx context.Context, sql string, args ...any) pgx.Row {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	db := l.target(tx)
+	if db == nil {
+		return errRow{released(tx)}
+	}
+	// pgx's QueryRow is Query plus a Scan that reads the rows; guarded rows
+	// keep that read from racing the release.
+	rows, _ := db.Query(ctx, sql, args...) //nolint:errcheck // the error stays in rows, for Scan, as in pgx
+	if rows == nil {
+		return errRow{ErrConnReleased} // unreachable: pgx's conns and transactions never return nil rows
+	}
+	return guardedRow{rows: l.guard(rows)} //nolint:rowserrcheck // Scan reads, closes and checks them
+}
+
+//nolint:revive // context-as-argument: tx leads, as for every helper here
+func (l *lease) sendBatch(tx pgx.Tx, ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	db := l.target(tx)
+	if db == nil {
+		return pgx.FailedBatchResults(b, released(tx))
+	}
+	br := db.SendBatch(ctx, b)
+	if btx := br.Tx(); btx != nil {
+		l.track(btx)
+	}
+	gb := &guardedBatch{l: l, br: br}
+	if l.pin != nil {
+		// Draining only: the holder saw the batch's error, or chose not to.
+		l.trackOpen(func() { _ = br.Close() })
+	}
+	return gb
+}
+
+//nolint:revive // context-as-argument: tx leads, as for every helper here
+func (l *lease) copyFrom(tx pgx.Tx, ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	db := l.target(tx)
+	if db == nil {
+		return 0, released(tx)
+	}
+	return db.CopyFrom(ctx, t, cols, src) //nolint:wrapcheck // pgx errors pass through unchanged
+}
+
+//nolint:revive // context-as-argument: tx leads, as for every helper here
+func (l *lease) begin(tx pgx.Tx, ctx context.Context) (pgx.Tx, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	db := l.target(tx)
+	if db == nil {
+		return nil, released(tx)
+	}
+	inner, err := db.Begin(ctx)
 	if err != nil {
 		return nil, err //nolint:wrapcheck // pgx errors pass through unchanged
 	}
-	l.txs = append(l.txs, tx)
-	return tx, nil
+	l.track(inner)
+	return &guardedTx{l: l, tx: inner}, nil
 }
 
-// errRow and errBatch answer ErrConnReleased for a lease that has ended.
-type errRow struct{}
+// track records a transaction begun through the lease, for the rollback at
+// its end. The caller holds l.mu for reading, so several goroutines may race
+// here; tracked has its own lock.
+func (l *lease) track(tx pgx.Tx) {
+	l.tracked.Lock()
+	l.txs = append(l.txs, tx)
+	l.tracked.Unlock()
+}
 
-func (errRow) Scan(...any) error { return ErrConnReleased }
+// trackOpen records how to drain results a holder may leave unread. Only
+// under test isolation: the pinned connection must be usable by the next
+// lease, where a pooled connection is simply destroyed.
+func (l *lease) trackOpen(drain func()) {
+	l.tracked.Lock()
+	l.open = append(l.open, drain)
+	l.tracked.Unlock()
+}
 
-type errBatch struct{}
+// guard wraps rows read through the lease.
+func (l *lease) guard(rows pgx.Rows) *guardedRows {
+	if l.pin != nil {
+		l.trackOpen(rows.Close)
+	}
+	return &guardedRows{l: l, rows: rows}
+}
 
-func (errBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, ErrConnReleased }
-func (errBatch) Query() (pgx.Rows, error)         { return nil, ErrConnReleased }
-func (errBatch) QueryRow() pgx.Row                { return errRow{} }
-func (errBatch) Close() error                     { return ErrConnReleased }
-func (errBatch) Tx() pgx.Tx                       { return nil }
+// released is the error for a statement on a lease that has ended: a
+// transaction's also matches pgx.ErrTxClosed.
+func released(tx pgx.Tx) error {
+	if tx != nil {
+		return errTxReleased
+	}
+	return ErrConnReleased
+}
+
+// errRow is QueryRow's answer on a lease that has ended.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }

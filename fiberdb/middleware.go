@@ -106,13 +106,16 @@ func New(config ...Config) fiber.Handler {
 				return // the handler never asked for a connection
 			}
 			releaseErr := st.release(c)
-			if err != nil && errors.Is(err, ErrUnavailable) {
+			if errors.Is(err, ErrUnavailable) {
 				err = cfg.ErrorHandler(c, err)
 			}
 			if releaseErr != nil {
 				cfg.Logger.LogAttrs(c.UserContext(), slog.LevelError, "fiberdb: release failed",
 					slog.String("tenant", b.eng.name), slog.Any("error", releaseErr))
-				err = errors.Join(err, releaseErr)
+				// A failed release means a transaction was left open, so the
+				// request's work is lost: a 500, whose text (Fiber sends it to
+				// the client) says nothing of the database.
+				err = errors.Join(err, &StatusError{Status: fiber.NewError(fiber.StatusInternalServerError), Err: releaseErr})
 			}
 		}()
 		return c.Next()

@@ -111,8 +111,9 @@ func TestReleaseFailureIsLoggedWithTenant(t *testing.T) {
 			}
 		}
 	})
-	status, _ := get(t, app, "acme.test", "/")
+	status, body := get(t, app, "acme.test", "/")
 	require.Equal(t, fiber.StatusInternalServerError, status, "a failed release fails the request")
+	require.Equal(t, "Internal Server Error", body, "regression: the client saw the release error's text")
 	logged := buf.String()
 	require.Contains(t, logged, "fiberdb: release failed")
 	require.Contains(t, logged, "tenant=acme")
