@@ -3,6 +3,9 @@ package tenancy
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -15,9 +18,18 @@ import (
 // errBadHost reports a Host (or trusted X-Forwarded-Host) that cannot be a
 // host name; it never quotes the value, which the client controls.
 var (
-	errBadHost       = fmt.Errorf("host: %w", ErrMalformed)
-	errForwardedList = fmt.Errorf("X-Forwarded-Host holds several hosts: %w", ErrMalformed)
+	errBadHost           = fmt.Errorf("host: %w", ErrMalformed)
+	errForwardedList     = fmt.Errorf("X-Forwarded-Host holds several hosts: %w", ErrMalformed)
+	errForwardedRepeated = fmt.Errorf("X-Forwarded-Host repeated: %w", ErrMalformed)
 )
+
+// warnNoProxyCheck is what host routing logs, once per app, on an app that
+// believes every client's X-Forwarded-Host.
+const warnNoProxyCheck = "fiberdb: host routing on a Fiber app without EnableTrustedProxyCheck: " +
+	"any client can pick its tenant with X-Forwarded-Host"
+
+// warn logs a warning; the package's internal tests swap it to count them.
+var warn = func(msg string) { slog.Default().Warn(msg) }
 
 // ByHost resolves the request's host through hosts, a map from host name to
 // engine name. Lookup is exact after normalization: ASCII lower-case, port
@@ -29,18 +41,26 @@ var (
 // sets fiber.Config.EnableTrustedProxyCheck (with TrustedProxies naming its
 // proxies). When the proxy is trusted and sends an X-Forwarded-Host that is
 // not in the map, the request is refused; it never falls back to Host. A
-// forwarded list ("a, b") is refused with [ErrMalformed]: the proxy must
-// overwrite the header, not append to it.
+// forwarded list ("a, b"), or X-Forwarded-Host sent on more than one line, is
+// refused with [ErrMalformed]: the proxy must overwrite the header, not
+// append to it. The first request of an app without EnableTrustedProxyCheck
+// logs a warning through [slog.Default].
 //
-// ByHost copies hosts; it panics if a key is not a valid host name.
+// ByHost copies hosts; it panics if a key is not a valid host name, or if two
+// keys normalize to the same host but name different engines.
 func ByHost(hosts map[string]string) Resolver {
 	m := make(map[string]string, len(hosts))
-	for h, engine := range hosts {
+	from := make(map[string]string, len(hosts)) // normalized host → the key that gave it
+	for _, h := range slices.Sorted(maps.Keys(hosts)) {
 		norm, err := hostname.Normalize(h)
 		if err != nil {
 			panic(fmt.Sprintf("tenancy: ByHost: invalid host %q", h))
 		}
-		m[norm] = engine
+		if prev, ok := from[norm]; ok && hosts[prev] != hosts[h] {
+			panic(fmt.Sprintf("tenancy: ByHost: hosts %q and %q both normalize to %q", prev, h, norm))
+		}
+		from[norm] = h
+		m[norm] = hosts[h]
 	}
 	var hr hostReader
 	return func(c *fiber.Ctx) (string, error) {
@@ -98,24 +118,29 @@ type appTrust struct {
 }
 
 // host is c.Hostname(), normalized, with three differences. It refuses a
-// forwarded list ("a, b"): Fiber would take its first value, which a proxy
-// that appends rather than overwrites leaves to the client. It skips the
-// X-Forwarded-Host lookup for an app that trusts no proxy. And it asks
-// whether the peer is a trusted proxy only when there is a forwarded host:
-// that check formats the peer IP, an allocation per request.
+// forwarded list ("a, b") or repeated X-Forwarded-Host lines: Fiber would take
+// the first value, which a proxy that appends rather than overwrites leaves to
+// the client. It skips the X-Forwarded-Host lookup for an app that trusts no
+// proxy. And it asks whether the peer is a trusted proxy only when there is a
+// forwarded host: that check formats the peer IP, an allocation per request.
 func (r *hostReader) host(c *fiber.Ctx) (string, error) {
 	var raw string
-	var forwarded []byte
+	var forwarded [][]byte // every line: Peek would hide all but the first
 	if !r.trustsNoProxy(c) {
-		forwarded = c.Request().Header.Peek(fiber.HeaderXForwardedHost)
+		forwarded = c.Request().Header.PeekAll(fiber.HeaderXForwardedHost)
+	}
+	if len(forwarded) == 1 && len(forwarded[0]) == 0 {
+		forwarded = nil // Fiber, too, falls back to Host on an empty header
 	}
 	switch {
 	case len(forwarded) == 0 || !c.IsProxyTrusted():
 		raw = utils.UnsafeString(c.Request().URI().Host()) // not kept: only looked up
-	case bytes.IndexByte(forwarded, ',') >= 0:
+	case len(forwarded) > 1:
+		return "", errForwardedRepeated
+	case bytes.IndexByte(forwarded[0], ',') >= 0:
 		return "", errForwardedList
 	default:
-		raw = utils.UnsafeString(forwarded)
+		raw = utils.UnsafeString(forwarded[0])
 	}
 	if raw == "" {
 		return "", ErrNoTenant
@@ -127,13 +152,19 @@ func (r *hostReader) host(c *fiber.Ctx) (string, error) {
 	return host, nil
 }
 
+// trustsNoProxy reports whether c's app ignores every X-Forwarded-Host. The
+// first request of each app also warns when the app believes every client's.
 func (r *hostReader) trustsNoProxy(c *fiber.Ctx) bool {
 	app := c.App()
-	if t := r.trust.Load(); t != nil && t.app == app {
-		return t.never
+	old := r.trust.Load()
+	if old != nil && old.app == app {
+		return old.never
 	}
 	conf := app.Config() // a copy: only on the first request of each app
 	t := &appTrust{app: app, never: conf.EnableTrustedProxyCheck && len(conf.TrustedProxies) == 0}
-	r.trust.Store(t)
+	// Of concurrent first requests, only the one that swaps warns.
+	if r.trust.CompareAndSwap(old, t) && !conf.EnableTrustedProxyCheck {
+		warn(warnNoProxyCheck)
+	}
 	return t.never
 }

@@ -111,6 +111,7 @@ func TestByHost(t *testing.T) {
 		name      string
 		proxy     proxy
 		host, xfh string
+		xfhAgain  string // a second X-Forwarded-Host line; empty sends none
 		want      string
 		wantErr   error
 	}{
@@ -152,6 +153,24 @@ func TestByHost(t *testing.T) {
 			host: "acme.example.com", xfh: "acme.example.com,globex.example.com", wantErr: tenancy.ErrMalformed,
 		},
 		{
+			// A proxy that adds its own line leaves the client's first,
+			// which Fiber would believe.
+			name: "a trusted proxy's second forwarded host line is refused", proxy: trustedPeer,
+			host: "acme.example.com", xfh: "globex.example.com", xfhAgain: "acme.example.com", wantErr: tenancy.ErrMalformed,
+		},
+		{
+			name: "two forwarded host lines naming one host are refused", proxy: trustedPeer,
+			host: "acme.example.com", xfh: "acme.example.com", xfhAgain: "acme.example.com", wantErr: tenancy.ErrMalformed,
+		},
+		{
+			name: "fiber default app refuses two forwarded host lines",
+			host: "acme.example.com", xfh: "globex.example.com", xfhAgain: "acme.example.com", wantErr: tenancy.ErrMalformed,
+		},
+		{
+			name: "untrusted peer's two forwarded host lines are ignored for host", proxy: untrustedPeer,
+			host: "acme.example.com", xfh: "globex.example.com", xfhAgain: "globex.example.com", want: "acme",
+		},
+		{
 			name: "untrusted peer's forwarded host is ignored for host", proxy: untrustedPeer,
 			host: "acme.example.com", xfh: "globex.example.com", want: "acme",
 		},
@@ -175,7 +194,11 @@ func TestByHost(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			engine, err := resolve(t, tt.proxy, r, newRequest(tt.host, tt.xfh))
+			req := newRequest(tt.host, tt.xfh)
+			if tt.xfhAgain != "" {
+				req.Header.Add(fiber.HeaderXForwardedHost, tt.xfhAgain)
+			}
+			engine, err := resolve(t, tt.proxy, r, req)
 			requireResult(t, tt.want, tt.wantErr, engine, err)
 			if err != nil && tt.xfh != "" {
 				require.NotContains(t, err.Error(), tt.xfh, "errors must not quote the client's host")
@@ -203,6 +226,44 @@ func TestByHostPanicsOnInvalidKey(t *testing.T) {
 			require.PanicsWithValue(t, fmt.Sprintf("tenancy: ByHost: invalid host %q", tt.key), func() {
 				tenancy.ByHost(map[string]string{"acme.example.com": "acme", tt.key: "bad"})
 			})
+		})
+	}
+}
+
+func TestByHostKeysThatNormalizeAlike(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		hosts     map[string]string
+		wantPanic string // empty when ByHost must not panic
+	}{
+		{
+			name:      "keys naming different engines panic",
+			hosts:     map[string]string{"Acme.example.com": "a", "acme.example.com.": "b"},
+			wantPanic: `tenancy: ByHost: hosts "Acme.example.com" and "acme.example.com." both normalize to "acme.example.com"`,
+		},
+		{
+			name:      "keys differing only by port naming different engines panic",
+			hosts:     map[string]string{"acme.example.com": "a", "acme.example.com:8443": "b", "globex.example.com": "globex"},
+			wantPanic: `tenancy: ByHost: hosts "acme.example.com" and "acme.example.com:8443" both normalize to "acme.example.com"`,
+		},
+		{
+			name:  "keys naming the same engine are accepted",
+			hosts: map[string]string{"Acme.example.com": "acme", "acme.example.com.": "acme", "acme.example.com": "acme"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if tt.wantPanic != "" {
+				require.PanicsWithValue(t, tt.wantPanic, func() { tenancy.ByHost(tt.hosts) })
+				return
+			}
+			var r tenancy.Resolver
+			require.NotPanics(t, func() { r = tenancy.ByHost(tt.hosts) })
+			engine, err := resolve(t, fiberDefaults, r, newRequest("ACME.example.com", ""))
+			require.NoError(t, err)
+			require.Equal(t, "acme", engine)
 		})
 	}
 }
@@ -572,6 +633,12 @@ func TestByHostAllocs(t *testing.T) {
 			name: "by host hit on a lower-case host",
 			r:    tenancy.ByHost(map[string]string{"acme.example.com": "acme"}),
 			c:    hitCtx(t, "acme.example.com:3000"),
+			want: "acme",
+		},
+		{
+			name: "by host hit on a forwarded host",
+			r:    tenancy.ByHost(map[string]string{"acme.example.com": "acme"}),
+			c:    hitCtx(t, "other.example.com", fiber.HeaderXForwardedHost, "acme.example.com"),
 			want: "acme",
 		},
 		{
