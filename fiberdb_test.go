@@ -237,8 +237,6 @@ func TestPanicReleasesAndLaterRequestsWork(t *testing.T) {
 	app, e := saas(t)
 	status, _ := do(t, app, fiber.MethodGet, "initech.example.com", "/boom")
 	require.Equal(t, fiber.StatusInternalServerError, status)
-	pool, err := e.Engine("initech")
-	require.NoError(t, err)
-	require.Zero(t, pool.Stat().AcquiredConns())
+	fiberdbtest.NoLeaks(t, e) // polls: a destroyed connection counts until it has closed
 	require.Len(t, notesOf(t, app, "initech"), 1)
 }

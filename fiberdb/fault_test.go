@@ -110,7 +110,7 @@ func faultApp(cfg fiberdb.Config, panics *atomic.Int64) *fiber.App {
 // is still acquired. Calling it again, or after another Close, is a no-op.
 func closeEngines(t *testing.T, e *fiberdb.Engines) {
 	t.Helper()
-	closeWithin(t, e, 10*time.Second)
+	closeWithin(t, e)
 }
 
 // adminConn is a superuser session on the shared server, outside any pool.

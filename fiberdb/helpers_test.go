@@ -57,7 +57,7 @@ func openConf(t *testing.T, conf *config.Config) *fiberdb.Engines {
 	t.Helper()
 	e, err := fiberdb.Open(t.Context(), conf)
 	require.NoError(t, err)
-	t.Cleanup(func() { closeWithin(t, e, 10*time.Second) })
+	t.Cleanup(func() { closeWithin(t, e) })
 	t.Cleanup(func() { fiberdbtest.NoLeaks(t, e) })
 	return e
 }
@@ -67,8 +67,9 @@ func openEngines(t *testing.T, names ...string) *fiberdb.Engines {
 	return openConf(t, loadConf(t, engineMaps(t, nil, names...)))
 }
 
-func closeWithin(t *testing.T, e *fiberdb.Engines, d time.Duration) {
+func closeWithin(t *testing.T, e *fiberdb.Engines) {
 	t.Helper()
+	const d = 10 * time.Second
 	done := make(chan struct{})
 	go func() { e.Close(); close(done) }()
 	select {

@@ -335,7 +335,7 @@ func TestReleaseOnEveryPath(t *testing.T) {
 			status, _ := get(t, app, "acme.test", tt.path)
 			require.Equal(t, tt.status, status)
 			require.Equal(t, tt.path == "/panic-tx", afterNext.panicked)
-			require.Zero(t, acme.Stat().AcquiredConns(), "released")
+			fiberdbtest.NoLeaks(t, e) // polls: a destroyed connection counts until it has closed
 			require.ErrorIs(t, afterNext.connErr, fiberdb.ErrNotRegistered, "Locals entry removed")
 			require.Empty(t, afterNext.tenant)
 			want := 0

@@ -87,8 +87,11 @@ func TestTemplateAndDatabase(t *testing.T) {
 			INSERT INTO todo (title) VALUES ('from template')`)
 		return err
 	}
-	tpl := fiberdbtest.Template(t, "fiberdbtest_tpl", setup)
-	require.Equal(t, tpl, fiberdbtest.Template(t, "fiberdbtest_tpl", setup))
+	// Templates live as long as the test binary: a name of this run's own
+	// keeps -count=N runs from sharing one.
+	name := fmt.Sprintf("fiberdbtest_tpl_%d", time.Now().UnixNano())
+	tpl := fiberdbtest.Template(t, name, setup)
+	require.Equal(t, tpl, fiberdbtest.Template(t, name, setup))
 
 	a := fiberdbtest.Database(t, fiberdbtest.DatabaseOptions{Template: tpl})
 	b := fiberdbtest.Database(t, fiberdbtest.DatabaseOptions{Template: tpl})
@@ -127,9 +130,8 @@ func TestRequestBuilders(t *testing.T) {
 	require.Equal(t, "localhost globex ", body)
 }
 
-// The next two tests share one database that outlives each of them; they
-// must run in this order, so neither is parallel. The first commits through
-// a handler inside isolation; the second must not see the row.
+// isolated is one database, with an app on it, that outlives the subtests
+// of TestIsolationAcrossTests.
 var isolated struct {
 	once    sync.Once
 	engines *fiberdb.Engines
@@ -208,18 +210,21 @@ func isolate(t *testing.T, e *fiberdb.Engines) {
 	})
 }
 
-func TestIsolationHandlerCommits(t *testing.T) { //nolint:paralleltest // ordered with the next test
+// TestIsolationAcrossTests: a handler commits inside one test's isolation,
+// and the next test does not see the row. They are subtests so that their
+// order holds under -shuffle.
+func TestIsolationAcrossTests(t *testing.T) { //nolint:paralleltest // the subtests share one database in order
 	e, app := isolatedApp(t)
-	isolate(t, e)
-	status, _ := fiberdbtest.Do(t, app, fiberdbtest.HostRequest(fiber.MethodPost, "localhost", "/todos?title=committed", nil))
-	require.Equal(t, fiber.StatusOK, status)
-	_, body := fiberdbtest.Do(t, app, fiberdbtest.HostRequest(fiber.MethodGet, "localhost", "/todos/count", nil))
-	require.Equal(t, "1", body, "the commit is visible within the test")
-}
-
-func TestIsolationNextTestDoesNotSeeIt(t *testing.T) { //nolint:paralleltest // ordered with the previous test
-	e, app := isolatedApp(t)
-	isolate(t, e)
-	_, body := fiberdbtest.Do(t, app, fiberdbtest.HostRequest(fiber.MethodGet, "localhost", "/todos/count", nil))
-	require.Equal(t, "0", body, "the previous test's committed row was rolled back")
+	t.Run("handler commits", func(t *testing.T) {
+		isolate(t, e)
+		status, _ := fiberdbtest.Do(t, app, fiberdbtest.HostRequest(fiber.MethodPost, "localhost", "/todos?title=committed", nil))
+		require.Equal(t, fiber.StatusOK, status)
+		_, body := fiberdbtest.Do(t, app, fiberdbtest.HostRequest(fiber.MethodGet, "localhost", "/todos/count", nil))
+		require.Equal(t, "1", body, "the commit is visible within the test")
+	})
+	t.Run("next test does not see it", func(t *testing.T) {
+		isolate(t, e)
+		_, body := fiberdbtest.Do(t, app, fiberdbtest.HostRequest(fiber.MethodGet, "localhost", "/todos/count", nil))
+		require.Equal(t, "0", body, "the previous test's committed row was rolled back")
+	})
 }
