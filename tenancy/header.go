@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 )
 
 // MaxHeaderLen is the longest tenant header value read; longer values are
@@ -24,10 +25,11 @@ var (
 // it, or bind the tenant to the authenticated principal with fiberdb's
 // Config.Authorize.
 func ByHeader(header string, engines []string) Resolver {
-	known := make(map[string]string, len(engines))
+	m := make(map[string]string, len(engines))
 	for _, e := range engines {
-		known[e] = e
+		m[e] = e
 	}
+	known := newTable(m)
 	return func(c *fiber.Ctx) (string, error) {
 		values := c.Request().Header.PeekAll(header)
 		switch {
@@ -38,7 +40,7 @@ func ByHeader(header string, engines []string) Resolver {
 		case len(values[0]) > MaxHeaderLen:
 			return "", errLongHeader
 		}
-		if engine, ok := known[string(values[0])]; ok {
+		if engine, ok := known.get(utils.UnsafeString(values[0])); ok {
 			return engine, nil
 		}
 		return "", ErrUnknownTenant

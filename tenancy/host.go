@@ -49,6 +49,33 @@ var warn = func(msg string) { slog.Default().Warn(msg) }
 // ByHost copies hosts; it panics if a key is not a valid host name, or if two
 // keys normalize to the same host but name different engines.
 func ByHost(hosts map[string]string) Resolver {
+	r := &hostRule{hosts: hostTable(hosts)}
+	return r.resolve
+}
+
+// BySubdomain resolves "<engine>.<baseDomain>" to the engine of that name
+// among engines, compared in ASCII lower case. A host outside baseDomain, or
+// baseDomain itself, gives [ErrNoTenant]; a label that names no engine in
+// engines, or more than one label, gives [ErrUnknownTenant].
+//
+// It panics if baseDomain is not a valid host name.
+func BySubdomain(baseDomain string, engines []string) Resolver {
+	r := &hostRule{}
+	r.setSubdomains(baseDomain, engines)
+	return r.resolve
+}
+
+// hostRule is ByHost, BySubdomain, or both at once: FromConfig's
+// Chain(ByHost, BySubdomain) in one rule that reads and normalizes the host
+// once.
+type hostRule struct {
+	hosts  *table // nil: no host map
+	suffix string // "." + base domain; "": no subdomain routing
+	labels table
+	hr     hostReader
+}
+
+func hostTable(hosts map[string]string) *table {
 	m := make(map[string]string, len(hosts))
 	from := make(map[string]string, len(hosts)) // normalized host → the key that gave it
 	for _, h := range slices.Sorted(maps.Keys(hosts)) {
@@ -62,50 +89,60 @@ func ByHost(hosts map[string]string) Resolver {
 		from[norm] = h
 		m[norm] = hosts[h]
 	}
-	var hr hostReader
-	return func(c *fiber.Ctx) (string, error) {
-		host, err := hr.host(c)
-		if err != nil {
-			return "", err
-		}
-		if engine, ok := m[host]; ok {
-			return engine, nil
-		}
-		return "", ErrUnknownTenant
-	}
+	t := newTable(m)
+	return &t
 }
 
-// BySubdomain resolves "<engine>.<baseDomain>" to the engine of that name
-// among engines, compared in ASCII lower case. A host outside baseDomain, or
-// baseDomain itself, gives [ErrNoTenant]; a label that names no engine in
-// engines, or more than one label, gives [ErrUnknownTenant].
-//
-// It panics if baseDomain is not a valid host name.
-func BySubdomain(baseDomain string, engines []string) Resolver {
+func (r *hostRule) setSubdomains(baseDomain string, engines []string) {
 	base, err := hostname.Normalize(baseDomain)
 	if err != nil {
 		panic(fmt.Sprintf("tenancy: BySubdomain: invalid base domain %q", baseDomain))
 	}
-	suffix := "." + base
+	r.suffix = "." + base
 	labels := make(map[string]string, len(engines))
 	for _, e := range engines {
 		labels[strings.ToLower(e)] = e
 	}
-	var hr hostReader
-	return func(c *fiber.Ctx) (string, error) {
-		host, err := hr.host(c)
-		if err != nil {
-			return "", err
-		}
-		label, ok := strings.CutSuffix(host, suffix)
-		if !ok || label == "" {
-			return "", ErrNoTenant
-		}
-		if engine, ok := labels[label]; ok {
+	r.labels = newTable(labels)
+}
+
+// resolve answers as Chain(ByHost, BySubdomain) would: a host the map does
+// not hold is unknown even when the subdomain rule finds no tenant.
+func (r *hostRule) resolve(c *fiber.Ctx) (string, error) {
+	raw, err := r.hr.raw(c)
+	if err != nil {
+		return "", err
+	}
+	// A host sent exactly as configured needs no normalizing: the keys are
+	// Normalize's results, and Normalize returns its results unchanged. Only
+	// a miss pays for it.
+	if r.hosts != nil && len(raw) <= hostname.MaxLen {
+		if engine, ok := r.hosts.get(raw); ok {
 			return engine, nil
 		}
+	}
+	host, err := hostname.Normalize(raw)
+	if err != nil {
+		return "", errBadHost
+	}
+	if r.hosts != nil && host != raw {
+		if engine, ok := r.hosts.get(host); ok {
+			return engine, nil
+		}
+	}
+	if r.suffix != "" {
+		label, ok := strings.CutSuffix(host, r.suffix)
+		if ok && label != "" {
+			if engine, ok := r.labels.get(label); ok {
+				return engine, nil
+			}
+			return "", ErrUnknownTenant
+		}
+	}
+	if r.hosts != nil {
 		return "", ErrUnknownTenant
 	}
+	return "", ErrNoTenant
 }
 
 // hostReader reads a request's host for one resolver. It remembers, for the
@@ -117,13 +154,15 @@ type appTrust struct {
 	never bool // EnableTrustedProxyCheck with no TrustedProxies
 }
 
-// host is c.Hostname(), normalized, with three differences. It refuses a
+// raw is c.Hostname(), not yet normalized, with three differences. It refuses a
 // forwarded list ("a, b") or repeated X-Forwarded-Host lines: Fiber would take
 // the first value, which a proxy that appends rather than overwrites leaves to
 // the client. It skips the X-Forwarded-Host lookup for an app that trusts no
 // proxy. And it asks whether the peer is a trusted proxy only when there is a
 // forwarded host: that check formats the peer IP, an allocation per request.
-func (r *hostReader) host(c *fiber.Ctx) (string, error) {
+// It returns a view of the request's buffer: look it up, never keep it. An
+// empty host is [ErrNoTenant].
+func (r *hostReader) raw(c *fiber.Ctx) (string, error) {
 	var raw string
 	var forwarded [][]byte // every line: Peek would hide all but the first
 	if !r.trustsNoProxy(c) {
@@ -145,11 +184,7 @@ func (r *hostReader) host(c *fiber.Ctx) (string, error) {
 	if raw == "" {
 		return "", ErrNoTenant
 	}
-	host, err := hostname.Normalize(raw)
-	if err != nil {
-		return "", errBadHost
-	}
-	return host, nil
+	return raw, nil
 }
 
 // trustsNoProxy reports whether c's app ignores every X-Forwarded-Host. The

@@ -75,11 +75,15 @@ func Chain(resolvers ...Resolver) Resolver {
 // "default" engine).
 func FromConfig(conf *config.Config) Resolver {
 	var rules []Resolver
+	var host hostRule
 	if hosts := conf.Hosts(); len(hosts) > 0 {
-		rules = append(rules, ByHost(hosts))
+		host.hosts = hostTable(hosts)
 	}
 	if conf.BaseDomain != "" {
-		rules = append(rules, BySubdomain(conf.BaseDomain, conf.Tenants))
+		host.setSubdomains(conf.BaseDomain, conf.Tenants)
+	}
+	if host.hosts != nil || host.suffix != "" {
+		rules = append(rules, host.resolve)
 	}
 	if conf.TenantHeader != "" {
 		rules = append(rules, ByHeader(conf.TenantHeader, conf.Tenants))

@@ -3,8 +3,10 @@ package tenancy_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,14 +101,19 @@ func requireResult(t *testing.T, want string, wantErr error, engine string, err 
 func TestByHost(t *testing.T) {
 	t.Parallel()
 	long253 := strings.Repeat("a", 249) + ".com" // exactly hostname.MaxLen
-	r := tenancy.ByHost(map[string]string{
+	hosts := map[string]string{
 		"acme.example.com":    "acme",
 		"globex.example.com":  "globex",
 		"[::1]":               "local",
 		"kitchen.example.com": "kitchen",
 		"Initech.Example.com": "initech", // keys are normalized too
 		long253:               "long",
-	})
+	}
+	padded := maps.Clone(hosts)
+	for _, name := range fillers {
+		padded[name+".example.org"] = name
+	}
+	resolvers := sized(tenancy.ByHost(hosts), tenancy.ByHost(padded))
 	tests := []struct {
 		name      string
 		proxy     proxy
@@ -191,19 +198,22 @@ func TestByHost(t *testing.T) {
 			host: "acme.example.com", xfh: "acme.example.com/evil", wantErr: tenancy.ErrMalformed,
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			req := newRequest(tt.host, tt.xfh)
-			if tt.xfhAgain != "" {
-				req.Header.Add(fiber.HeaderXForwardedHost, tt.xfhAgain)
-			}
-			engine, err := resolve(t, tt.proxy, r, req)
-			requireResult(t, tt.want, tt.wantErr, engine, err)
-			if err != nil && tt.xfh != "" {
-				require.NotContains(t, err.Error(), tt.xfh, "errors must not quote the client's host")
-			}
-		})
+	for _, size := range resolvers {
+		r := size.r
+		for _, tt := range tests {
+			t.Run(size.name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				req := newRequest(tt.host, tt.xfh)
+				if tt.xfhAgain != "" {
+					req.Header.Add(fiber.HeaderXForwardedHost, tt.xfhAgain)
+				}
+				engine, err := resolve(t, tt.proxy, r, req)
+				requireResult(t, tt.want, tt.wantErr, engine, err)
+				if err != nil && tt.xfh != "" {
+					require.NotContains(t, err.Error(), tt.xfh, "errors must not quote the client's host")
+				}
+			})
+		}
 	}
 }
 
@@ -345,7 +355,9 @@ func TestByHostCopiesItsMap(t *testing.T) {
 
 func TestBySubdomain(t *testing.T) {
 	t.Parallel()
-	r := tenancy.BySubdomain("example.com", []string{"acme", "globex", "Initech"})
+	engines := []string{"acme", "globex", "Initech"}
+	resolvers := sized(tenancy.BySubdomain("example.com", engines),
+		tenancy.BySubdomain("example.com", append(slices.Clone(engines), fillers...)))
 	tests := []struct {
 		name      string
 		proxy     proxy
@@ -369,19 +381,24 @@ func TestBySubdomain(t *testing.T) {
 		{name: "default label when default is not an engine", host: "default.example.com", wantErr: tenancy.ErrUnknownTenant},
 		{name: "malformed forwarded host", host: "acme.example.com", xfh: "acme.example.com?x", wantErr: tenancy.ErrMalformed},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			engine, err := resolve(t, tt.proxy, r, newRequest(tt.host, tt.xfh))
-			requireResult(t, tt.want, tt.wantErr, engine, err)
-		})
+	for _, size := range resolvers {
+		r := size.r
+		for _, tt := range tests {
+			t.Run(size.name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				engine, err := resolve(t, tt.proxy, r, newRequest(tt.host, tt.xfh))
+				requireResult(t, tt.want, tt.wantErr, engine, err)
+			})
+		}
 	}
 }
 
 func TestByHeader(t *testing.T) {
 	t.Parallel()
 	long63 := strings.Repeat("t", tenancy.MaxHeaderLen)
-	r := tenancy.ByHeader("X-Tenant", []string{"acme", "globex", long63})
+	engines := []string{"acme", "globex", long63}
+	resolvers := sized(tenancy.ByHeader("X-Tenant", engines),
+		tenancy.ByHeader("X-Tenant", append(slices.Clone(engines), fillers...)))
 	tests := []struct {
 		name    string
 		values  []string // each added as its own X-Tenant line; nil sends none
@@ -399,16 +416,19 @@ func TestByHeader(t *testing.T) {
 		{name: "repeated header whose first value is empty", values: []string{"", "acme"}, wantErr: tenancy.ErrMalformed},
 		{name: "value over 63 bytes", values: []string{long63 + "t"}, wantErr: tenancy.ErrMalformed},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			req := newRequest("example.com", "")
-			for _, v := range tt.values {
-				req.Header.Add("X-Tenant", v)
-			}
-			engine, err := resolve(t, fiberDefaults, r, req)
-			requireResult(t, tt.want, tt.wantErr, engine, err)
-		})
+	for _, size := range resolvers {
+		r := size.r
+		for _, tt := range tests {
+			t.Run(size.name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				req := newRequest("example.com", "")
+				for _, v := range tt.values {
+					req.Header.Add("X-Tenant", v)
+				}
+				engine, err := resolve(t, fiberDefaults, r, req)
+				requireResult(t, tt.want, tt.wantErr, engine, err)
+			})
+		}
 	}
 }
 
@@ -688,4 +708,24 @@ func BenchmarkByHost(b *testing.B) {
 			}
 		})
 	}
+}
+
+// fillers are engine names that pad a resolver past the size at which it
+// stops scanning its names and hashes them instead, so that tests run both
+// lookups.
+var fillers = func() []string {
+	names := make([]string, 20)
+	for i := range names {
+		names[i] = "filler" + strconv.Itoa(i)
+	}
+	return names
+}()
+
+type sizedResolver struct {
+	name string
+	r    tenancy.Resolver
+}
+
+func sized(small, large tenancy.Resolver) []sizedResolver {
+	return []sizedResolver{{"few names", small}, {"many names", large}}
 }

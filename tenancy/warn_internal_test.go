@@ -18,14 +18,27 @@ func TestHostRoutingWarnsWithoutProxyCheck(t *testing.T) {
 	warn = func(msg string) { warnings = append(warnings, msg) }
 	t.Cleanup(func() { warn = orig })
 
+	byHost := func() Resolver { return ByHost(map[string]string{"acme.example.com": "acme"}) }
 	tests := []struct {
-		name string
-		conf fiber.Config
-		want []string // for two apps served three requests each
+		name     string
+		conf     fiber.Config
+		resolver func() Resolver // default: byHost
+		want     []string        // for two apps served three requests each
 	}{
 		{
 			name: "fiber default apps warn once each",
 			conf: fiber.Config{},
+			want: []string{warnNoProxyCheck, warnNoProxyCheck},
+		},
+		{
+			// FromConfig's rule for hosts and subdomains reads the host once.
+			name: "host and subdomain routing together warn once per app",
+			conf: fiber.Config{},
+			resolver: func() Resolver {
+				r := &hostRule{hosts: hostTable(map[string]string{"admin.example.com": "default"})}
+				r.setSubdomains("example.com", []string{"acme"})
+				return r.resolve
+			},
 			want: []string{warnNoProxyCheck, warnNoProxyCheck},
 		},
 		{
@@ -40,7 +53,10 @@ func TestHostRoutingWarnsWithoutProxyCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			warnings = nil
-			r := ByHost(map[string]string{"acme.example.com": "acme"})
+			if tt.resolver == nil {
+				tt.resolver = byHost
+			}
+			r := tt.resolver()
 			for range 2 {
 				app := fiber.New(tt.conf)
 				app.Use(func(c *fiber.Ctx) error {
