@@ -43,7 +43,7 @@ func ConnFor(c *fiber.Ctx, engine string) (DBTX, error) {
 // Tenant returns the engine name resolved for the request, or "" outside
 // the middleware. The string belongs to the configuration, so it may be kept.
 func Tenant(c *fiber.Ctx) string {
-	switch v := c.Locals(stateKey{}).(type) {
+	switch v := c.Locals(stateKey).(type) {
 	case *binding:
 		return v.eng.name
 	case *state:
@@ -54,30 +54,38 @@ func Tenant(c *fiber.Ctx) string {
 
 // requestState returns the request's state, making it on first use.
 func requestState(c *fiber.Ctx) (*state, error) {
-	switch v := c.Locals(stateKey{}).(type) {
+	switch v := c.Locals(stateKey).(type) {
 	case *state:
 		return v, nil
 	case *binding:
-		st, _ := statePool.Get().(*state) //nolint:errcheck // the pool only ever holds *state
-		st.b = v
-		c.Locals(stateKey{}, st)
+		st := &state{b: v}
+		c.Locals(stateKey, st)
 		return st, nil
 	}
 	return nil, ErrNotRegistered
 }
 
 func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
-	for _, l := range st.leases {
+	if st.first.engine == eng {
+		return &st.first, nil
+	}
+	for _, l := range st.more {
 		if l.engine == eng {
 			return l, nil
 		}
 	}
 	ctx, cancel := st.b.mw.dl.context(c.UserContext())
+	defer cancel()
+	if st.first.engine == nil {
+		if err := eng.acquireInto(ctx, &st.first); err != nil {
+			return nil, err
+		}
+		return &st.first, nil
+	}
 	l, err := eng.acquireLease(ctx)
-	cancel()
 	if err != nil {
 		return nil, err
 	}
-	st.leases = append(st.leases, l)
+	st.more = append(st.more, l)
 	return l, nil
 }

@@ -113,7 +113,20 @@ var errDriverBytesRow = errors.New("cannot scan into *pgtype.DriverBytes from Qu
 // Scan reads the first row into dest and closes the rows: pgx.ErrNoRows when
 // there is none, ErrConnReleased once the request has ended.
 func (r guardedRow) Scan(dest ...any) error {
-	rows := r.rows
+	// One read lock for the whole Scan, rather than one per step.
+	r.rows.l.mu.RLock()
+	defer r.rows.l.mu.RUnlock()
+	if !r.rows.live() {
+		return ErrConnReleased
+	}
+	return scanFirst(r.rows.rows, dest)
+}
+
+// scanFirst is pgx's QueryRow Scan, on rows. pgx's errors pass through
+// unchanged, for errors.As(*pgconn.PgError) and errors.Is(pgx.ErrNoRows).
+//
+//nolint:wrapcheck // see above
+func scanFirst(rows pgx.Rows, dest []any) error {
 	defer rows.Close()
 	if err := rows.Err(); err != nil {
 		return err

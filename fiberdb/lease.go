@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +45,11 @@ type lease struct {
 	tracked sync.Mutex // guards txs and open
 	txs     []pgx.Tx   // transactions begun through the lease, for rollback
 	open    []func()   // under test isolation, drains results left unread
+
+	// The first rows read through the lease live here, so that a request
+	// running one query allocates nothing for them. Never reused.
+	rows0      guardedRows
+	rows0Taken atomic.Bool
 }
 
 var _ DBTX = (*lease)(nil)
@@ -51,18 +57,30 @@ var _ DBTX = (*lease)(nil)
 // acquireLease takes a connection from eng under ctx, or a savepoint on the
 // pinned connection while test isolation is active.
 func (eng *engine) acquireLease(ctx context.Context) (*lease, error) {
+	l := new(lease)
+	if err := eng.acquireInto(ctx, l); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// acquireInto is acquireLease into l, a zero lease nobody else can see yet.
+// On error l stays zero.
+func (eng *engine) acquireInto(ctx context.Context, l *lease) error {
 	if pin := eng.iso.get(); pin != nil {
 		sp, err := pin.begin(ctx)
 		if err != nil {
-			return nil, &AcquireError{Engine: eng.name, Err: err}
+			return &AcquireError{Engine: eng.name, Err: err}
 		}
-		return &lease{engine: eng, db: sp, pin: pin, sp: sp}, nil
+		l.engine, l.db, l.pin, l.sp = eng, sp, pin, sp
+		return nil
 	}
 	conn, err := eng.pool.Acquire(ctx)
 	if err != nil {
-		return nil, &AcquireError{Engine: eng.name, Err: err}
+		return &AcquireError{Engine: eng.name, Err: err}
 	}
-	return &lease{engine: eng, db: conn, conn: conn}, nil
+	l.engine, l.db, l.conn = eng, conn, conn
+	return nil
 }
 
 // end rolls back what the holder left open and gives the connection back.
@@ -290,6 +308,10 @@ func (l *lease) trackOpen(drain func()) {
 func (l *lease) guard(rows pgx.Rows) *guardedRows {
 	if l.pin != nil {
 		l.trackOpen(rows.Close)
+	}
+	if l.rows0Taken.CompareAndSwap(false, true) {
+		l.rows0 = guardedRows{l: l, rows: rows}
+		return &l.rows0
 	}
 	return &guardedRows{l: l, rows: rows}
 }

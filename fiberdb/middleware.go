@@ -1,17 +1,19 @@
 package fiberdb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/gofiber/fiber/v2"
 )
 
 // stateKey is the Locals key of a request's fiberdb value: its *binding until
-// it acquires a connection, then its *state.
-type stateKey struct{}
+// it acquires a connection, then its *state. A pointer, so that fasthttp's
+// scan of the user values compares words, not values of a type; not
+// zero-sized, so that no other package's key can share its address.
+var stateKey = &struct{ name string }{"fiberdb"}
 
 // binding is one engine as one middleware serves it. New builds one per
 // engine, so a request that never touches the database costs no allocation:
@@ -47,15 +49,14 @@ func (mw *middleware) binding(name string) (*binding, bool) {
 	return b, ok
 }
 
-// state is a request's leases, made by its first Conn or ConnFor. States are
-// pooled: nothing a handler can keep points to one (Conn hands out the lease,
-// never the state).
+// state is a request's leases, made by its first Conn or ConnFor. The
+// first lease lives inside it, so that a request using one engine allocates
+// once; states are never reused, because the leases they hold are handed out.
 type state struct {
-	b      *binding
-	leases []*lease
+	b     *binding
+	first lease    // in use once first.engine is set
+	more  []*lease // other engines, through ConnFor
 }
-
-var statePool = sync.Pool{New: func() any { return new(state) }}
 
 // New returns the fiberdb middleware. For each request it resolves the tenant
 // once, before any route handler runs, and answers through
@@ -92,16 +93,18 @@ func New(config ...Config) fiber.Handler {
 		}
 		b, err := mw.resolve(c, &cfg)
 		if err != nil {
-			cfg.Engines.counts.count(nil, err)
+			cfg.Engines.counts.failure(err)
 			return cfg.ErrorHandler(c, err)
 		}
-		cfg.Engines.counts.count(b.eng, nil)
+		b.eng.resolved.Add(1)
 
-		outer := c.Locals(stateKey{}) // a nested fiberdb.New must not clobber it
-		c.Locals(stateKey{}, b)
+		// Locals, without its variadic wrapper: this runs on every request.
+		uv := c.Context()
+		outer := uv.UserValue(stateKey) // a nested fiberdb.New must not clobber it
+		uv.SetUserValue(stateKey, b)
 		defer func() {
-			st, used := c.Locals(stateKey{}).(*state)
-			c.Locals(stateKey{}, outer)
+			st, used := uv.UserValue(stateKey).(*state)
+			uv.SetUserValue(stateKey, outer)
 			if !used {
 				return // the handler never asked for a connection
 			}
@@ -142,19 +145,22 @@ func (mw *middleware) resolve(c *fiber.Ctx, cfg *Config) (*binding, error) {
 	return b, nil
 }
 
-// release ends every lease, joining their errors, and returns st to its pool.
+// release ends every lease, joining their errors.
 func (st *state) release(c *fiber.Ctx) error {
-	var err error
-	if len(st.leases) > 0 {
-		parent := c.UserContext()
-		for i, l := range st.leases {
-			if lerr := l.end(parent); lerr != nil {
-				err = errors.Join(err, fmt.Errorf("release engine %q: %w", l.engine.name, lerr))
-			}
-			st.leases[i] = nil
-		}
+	if st.first.engine == nil {
+		return nil // the only acquire failed
 	}
-	st.b, st.leases = nil, st.leases[:0]
-	statePool.Put(st)
+	parent := c.UserContext()
+	err := endLease(parent, &st.first)
+	for _, l := range st.more {
+		err = errors.Join(err, endLease(parent, l))
+	}
 	return err
+}
+
+func endLease(parent context.Context, l *lease) error {
+	if err := l.end(parent); err != nil {
+		return fmt.Errorf("release engine %q: %w", l.engine.name, err)
+	}
+	return nil
 }

@@ -46,11 +46,10 @@ type resolveCounts struct {
 	noTenant, malformed, unknown, refused, failed atomic.Uint64
 }
 
-// count records one resolution: eng on success, else the kind of err.
-func (c *resolveCounts) count(eng *engine, err error) {
+// failure records one failed resolution by the kind of err. Successes are
+// counted on their engine.
+func (c *resolveCounts) failure(err error) {
 	switch {
-	case err == nil:
-		eng.resolved.Add(1)
 	case errors.Is(err, ErrForbidden):
 		c.refused.Add(1)
 	case errors.Is(err, tenancy.ErrMalformed):
