@@ -9,11 +9,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/knadh/koanf/providers/confmap"
-	"github.com/knadh/koanf/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/fiberdb/fiberdb/bench"
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdb"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
@@ -28,7 +26,7 @@ const poolSize = 4
 // nowhere is a DSN no benchmark ever dials: pools connect lazily.
 const nowhere = "postgres://bench@127.0.0.1:1/none"
 
-var tenants = []string{"acme", "globex", "initech"}
+var tenants = bench.Tenants
 
 // BenchmarkNoDB is a route that never touches the database: bare Fiber, Fiber
 // with a middleware that only calls c.Next (the floor for any middleware),
@@ -61,32 +59,45 @@ func BenchmarkNoDB(b *testing.B) {
 // variants rotate the Host over three tenants: a hand-written map from
 // c.Hostname() to pool, against fiberdb's resolver. "paired" and "paired-3"
 // alternate baseline and fiberdb request by request and report both, and
-// pgxpool/fiberdb (ratio: fiberdb's relative throughput).
+// pgxpool/fiberdb (ratio: fiberdb's relative throughput). "pgxconn" and
+// "paired-conn" use the second baseline, bench.PgxconnApp: a hand-written
+// handler that holds one connection for the request, as fiberdb does.
 func BenchmarkSelect1(b *testing.B) {
 	b.Run("pgxpool", func(b *testing.B) {
 		serve(b, newDriver(pgxpoolApp(b, openTenants(b, "acme")), "acme.localhost"))
 	})
+	b.Run("pgxconn", func(b *testing.B) {
+		serve(b, newDriver(pgxconnApp(b, openTenants(b, "acme")), "acme.localhost"))
+	})
 	b.Run("fiberdb", func(b *testing.B) {
-		serve(b, newDriver(fiberdbApp(openTenants(b, "acme")), "acme.localhost"))
+		serve(b, newDriver(bench.FiberdbApp(openTenants(b, "acme")), "acme.localhost"))
 	})
 	b.Run("pgxpool-3", func(b *testing.B) {
 		serve(b, newDriver(pgxpoolApp(b, openTenants(b, tenants...)), hosts()...))
 	})
 	b.Run("fiberdb-3", func(b *testing.B) {
-		serve(b, newDriver(fiberdbApp(openTenants(b, tenants...)), hosts()...))
+		serve(b, newDriver(bench.FiberdbApp(openTenants(b, tenants...)), hosts()...))
 	})
 	b.Run("paired", func(b *testing.B) {
 		e := openTenants(b, "acme")
 		base := newDriver(pgxpoolApp(b, e), "acme.localhost")
-		fdb := newDriver(fiberdbApp(e), "acme.localhost")
+		fdb := newDriver(bench.FiberdbApp(e), "acme.localhost")
 		paired(b, 1, "pgxpool", base.next, "fiberdb", fdb.next)
+		base.check(b)
+		fdb.check(b)
+	})
+	b.Run("paired-conn", func(b *testing.B) {
+		e := openTenants(b, "acme")
+		base := newDriver(pgxconnApp(b, e), "acme.localhost")
+		fdb := newDriver(bench.FiberdbApp(e), "acme.localhost")
+		paired(b, 1, "pgxconn", base.next, "fiberdb", fdb.next)
 		base.check(b)
 		fdb.check(b)
 	})
 	b.Run("paired-3", func(b *testing.B) {
 		e := openTenants(b, tenants...)
 		base := newDriver(pgxpoolApp(b, e), hosts()...)
-		fdb := newDriver(fiberdbApp(e), hosts()...)
+		fdb := newDriver(bench.FiberdbApp(e), hosts()...)
 		paired(b, 1, "pgxpool", base.next, "fiberdb", fdb.next)
 		base.check(b)
 		fdb.check(b)
@@ -125,7 +136,7 @@ func resolver(b *testing.B, n int) func() {
 		engines[name] = map[string]any{"url": nowhere, "hosts": []any{name + ".example.com"}}
 	}
 	resolve := tenancy.FromConfig(load(b, engines))
-	app := newApp()
+	app := bench.NewApp()
 	cs := make([]*fiber.Ctx, 10)
 	for i := range cs {
 		c := app.AcquireCtx(requestCtx(tenant(i*n/10) + ".example.com"))
@@ -245,14 +256,9 @@ func hosts() []string {
 	return hs
 }
 
-// newApp is the Fiber configuration every benchmark uses.
-func newApp() *fiber.App {
-	return fiber.New(fiber.Config{EnableTrustedProxyCheck: true, DisableStartupMessage: true})
-}
-
 // noDBApp answers "ok" on GET /, behind mw when it is not nil.
 func noDBApp(mw fiber.Handler) *fiber.App {
-	app := newApp()
+	app := bench.NewApp()
 	if mw != nil {
 		app.Use(mw)
 	}
@@ -284,65 +290,9 @@ func openTenants(b *testing.B, names ...string) *fiberdb.Engines {
 	return open(b, engines)
 }
 
-// pgxpoolApp is the hand-written baseline: SELECT 1 on GET / through the
-// pool of e's only tenant, or, with several tenants, through the pool that
-// c.Hostname() picks.
-func pgxpoolApp(b *testing.B, e *fiberdb.Engines) *fiber.App {
-	b.Helper()
-	pools := map[string]*pgxpool.Pool{}
-	for _, name := range e.Names() {
-		if name == "default" {
-			continue
-		}
-		pool, err := e.Engine(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		pools[name+".localhost"] = pool
-	}
-	app := newApp()
-	if len(pools) == 1 {
-		pool := pools["acme.localhost"]
-		app.Get("/", func(c *fiber.Ctx) error { return select1(c, pool) })
-		return app
-	}
-	app.Get("/", func(c *fiber.Ctx) error {
-		pool, ok := pools[c.Hostname()]
-		if !ok {
-			return fiber.ErrNotFound
-		}
-		return select1(c, pool)
-	})
-	return app
-}
-
-// fiberdbApp runs SELECT 1 on GET / through fiberdb.Conn.
-func fiberdbApp(e *fiberdb.Engines) *fiber.App {
-	app := newApp()
-	app.Use(fiberdb.New(fiberdb.Config{Engines: e}))
-	app.Get("/", func(c *fiber.Ctx) error {
-		db, err := fiberdb.Conn(c)
-		if err != nil {
-			return err
-		}
-		return select1(c, db)
-	})
-	return app
-}
-
-// select1 is the work of every request: SELECT 1, then "ok". A
-// *pgxpool.Pool is a DBTX too.
-func select1(c *fiber.Ctx, db fiberdb.DBTX) error {
-	var one int
-	if err := db.QueryRow(c.UserContext(), "SELECT 1").Scan(&one); err != nil {
-		return err
-	}
-	return c.SendString("ok")
-}
-
 func open(tb testing.TB, engines map[string]any) *fiberdb.Engines {
 	tb.Helper()
-	e, err := fiberdb.Open(context.Background(), load(tb, engines))
+	e, err := bench.Open(context.Background(), engines)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -352,13 +302,33 @@ func open(tb testing.TB, engines map[string]any) *fiberdb.Engines {
 
 func load(tb testing.TB, engines map[string]any) *config.Config {
 	tb.Helper()
-	k := koanf.New(".")
-	if err := k.Load(confmap.Provider(map[string]any{config.DefaultKey: engines}, ""), nil); err != nil {
+	conf, err := bench.Load(engines)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	conf, err := config.Load(k)
-	if err != nil {
-		tb.Fatal(fmt.Errorf("load config: %w", err))
-	}
 	return conf
+}
+
+// pgxpoolApp is bench.PgxpoolApp on e's only tenant, or
+// bench.PgxpoolHostApp over its tenants.
+func pgxpoolApp(tb testing.TB, e *fiberdb.Engines) *fiber.App {
+	tb.Helper()
+	pools, err := bench.PoolsByHost(e)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(pools) == 1 {
+		return bench.PgxpoolApp(pools["acme.localhost"])
+	}
+	return bench.PgxpoolHostApp(pools)
+}
+
+// pgxconnApp is bench.PgxconnApp on e's acme pool.
+func pgxconnApp(tb testing.TB, e *fiberdb.Engines) *fiber.App {
+	tb.Helper()
+	pool, err := e.Engine("acme")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bench.PgxconnApp(pool)
 }

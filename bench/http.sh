@@ -6,6 +6,8 @@
 # and the summary gives medians of requests/s and of the per-round ratios.
 #
 #   base      one pgxpool.Pool (fiberdb's own acme pool), Host acme.localhost (ignored)
+#   baseconn  the same pool, one connection held for the request (acquire, defer release):
+#             what fiberdb does, by hand, without its resolution or guards
 #   fiberdb   fiberdb.Conn, Host acme.localhost
 #   base3     three pools, picked by c.Hostname(), Host rotating over 3 tenants
 #   fiberdb3  fiberdb.Conn, Host rotating over the same 3 tenants
@@ -46,10 +48,10 @@ for _ in $(seq 600); do
 done
 grep -qx ready "$tmp/server.out" || { echo "http.sh: benchserver not ready in 60s" >&2; exit 1; }
 url() { sed -n "s/^$1 //p" "$tmp/server.out"; }
-declare -A URL=([base]=$(url base) [fiberdb]=$(url fiberdb) [base3]=$(url base3) [fiberdb3]=$(url fiberdb))
+declare -A URL=([base]=$(url base) [baseconn]=$(url baseconn) [fiberdb]=$(url fiberdb) [base3]=$(url base3) [fiberdb3]=$(url fiberdb))
 one=(acme.localhost)
 three=(acme.localhost globex.localhost initech.localhost)
-declare -A HOSTS=([base]="${one[*]}" [fiberdb]="${one[*]}" [base3]="${three[*]}" [fiberdb3]="${three[*]}")
+declare -A HOSTS=([base]="${one[*]}" [baseconn]="${one[*]}" [fiberdb]="${one[*]}" [base3]="${three[*]}" [fiberdb3]="${three[*]}")
 
 clk=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
@@ -75,12 +77,13 @@ run() {
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 echo "# $(nproc) CPUs, $(go version | cut -d' ' -f3), wrk -t$THREADS -c$CONNS -d$DURATION, pool_max_conns=$POOL, $ROUNDS rounds"
-for v in base fiberdb base3 fiberdb3; do run "$v" "$WARMUP" >/dev/null; done
+for v in base baseconn fiberdb base3 fiberdb3; do run "$v" "$WARMUP" >/dev/null; done
 
 declare -A RPS CPU
-printf '%-6s %10s %10s %10s %10s   %s\n' round base fiberdb base3 fiberdb3 "ratios fiberdb/base fiberdb3/base3 fiberdb3/base"
+printf '%-6s %10s %10s %10s %10s %10s   %s\n' round base baseconn fiberdb base3 fiberdb3 \
+  "ratios fiberdb/base fiberdb3/base3 fiberdb3/base fiberdb/baseconn"
 for r in $(seq "$ROUNDS"); do
-  if [ $((r % 2)) -eq 1 ]; then order=(base fiberdb base3 fiberdb3); else order=(fiberdb base fiberdb3 base3); fi
+  if [ $((r % 2)) -eq 1 ]; then order=(base fiberdb baseconn base3 fiberdb3); else order=(fiberdb base baseconn fiberdb3 base3); fi
   for v in "${order[@]}"; do
     read -r rps cpu < <(run "$v" "$DURATION")
     RPS[$v,$r]=$rps
@@ -89,14 +92,15 @@ for r in $(seq "$ROUNDS"); do
   r1=$(awk -v a="${RPS[fiberdb,$r]}" -v b="${RPS[base,$r]}" 'BEGIN { printf "%.3f", a / b }')
   r3=$(awk -v a="${RPS[fiberdb3,$r]}" -v b="${RPS[base3,$r]}" 'BEGIN { printf "%.3f", a / b }')
   r31=$(awk -v a="${RPS[fiberdb3,$r]}" -v b="${RPS[base,$r]}" 'BEGIN { printf "%.3f", a / b }')
-  echo "$r1 $r3 $r31" >>"$tmp/ratios"
-  printf '%-6s %10s %10s %10s %10s   %s %s %s\n' "$r" "${RPS[base,$r]}" "${RPS[fiberdb,$r]}" \
-    "${RPS[base3,$r]}" "${RPS[fiberdb3,$r]}" "$r1" "$r3" "$r31"
+  rc=$(awk -v a="${RPS[fiberdb,$r]}" -v b="${RPS[baseconn,$r]}" 'BEGIN { printf "%.3f", a / b }')
+  echo "$r1 $r3 $r31 $rc" >>"$tmp/ratios"
+  printf '%-6s %10s %10s %10s %10s %10s   %s %s %s %s\n' "$r" "${RPS[base,$r]}" "${RPS[baseconn,$r]}" \
+    "${RPS[fiberdb,$r]}" "${RPS[base3,$r]}" "${RPS[fiberdb3,$r]}" "$r1" "$r3" "$r31" "$rc"
 done
 
 echo
 echo "median requests/s and server CPU per request (Go process only, not PostgreSQL):"
-for v in base fiberdb base3 fiberdb3; do
+for v in base baseconn fiberdb base3 fiberdb3; do
   rps=$(for r in $(seq "$ROUNDS"); do echo "${RPS[$v,$r]}"; done | median)
   cpu=$(for r in $(seq "$ROUNDS"); do echo "${CPU[$v,$r]}"; done | median)
   printf '  %-9s %8.0f req/s  %6.1f us CPU/req\n' "$v" "$rps" "$cpu"
@@ -105,3 +109,5 @@ echo "median of per-round ratios (target >= 0.97):"
 printf '  fiberdb/base    %s\n' "$(cut -d' ' -f1 "$tmp/ratios" | median)"
 printf '  fiberdb3/base3  %s\n' "$(cut -d' ' -f2 "$tmp/ratios" | median)"
 printf '  fiberdb3/base   %s\n' "$(cut -d' ' -f3 "$tmp/ratios" | median)"
+echo "median of per-round ratios against the connection-per-request baseline (fiberdb's own code):"
+printf '  fiberdb/baseconn %s\n' "$(cut -d' ' -f4 "$tmp/ratios" | median)"

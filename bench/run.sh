@@ -7,6 +7,8 @@
 #   NoDB/paired        extra ns/op of fiberdb over bare Fiber (target <= 50 ns; 0 allocs/op)
 #   Select1/paired     pgxpool ns/op / fiberdb ns/op = fiberdb's relative throughput (target >= 0.97)
 #   Select1/paired-3   the same over three tenants by Host, against a hand-written host->pool map
+#   Select1/paired-conn the same, against a handler holding one pgxpool connection per request
+#                      (fiberdb's own code, without the cost of holding a connection)
 #   Resolver/paired    hosts=10 ns/op / hosts=10000 ns/op (target within 10 %)
 #
 # Settings (environment): COUNT=5 BENCHTIME=1s
@@ -40,7 +42,7 @@ awk '
   }
   END {
     printf "%-22s %12s %10s %10s\n", "benchmark", "ns/op (med)", "B/op", "allocs/op"
-    split("NoDB/bare NoDB/passthrough NoDB/fiberdb Select1/pgxpool Select1/fiberdb Select1/pgxpool-3 Select1/fiberdb-3 Resolver/hosts=10 Resolver/hosts=10000", order, " ")
+    split("NoDB/bare NoDB/passthrough NoDB/fiberdb Select1/pgxpool Select1/pgxconn Select1/fiberdb Select1/pgxpool-3 Select1/fiberdb-3 Resolver/hosts=10 Resolver/hosts=10000", order, " ")
     for (i = 1; i in order; i++) {
       n = order[i]; if (!(n in names)) continue
       l = ""; for (r = 1; r <= runs; r++) l = l " " v[n, "ns/op", r]
@@ -48,17 +50,18 @@ awk '
     }
     print ""
     print "paired (fiberdb and its baseline alternating inside one benchmark):"
-    printf "%-4s %10s %10s %11s %15s %17s %17s\n", "run", "NoDB bare", "NoDB fdb", "NoDB +ns", "Select1 ratio", "Select1-3 ratio", "Resolver 10/10k"
+    printf "%-4s %10s %10s %11s %15s %17s %15s %17s\n", "run", "NoDB bare", "NoDB fdb", "NoDB +ns", "Select1 ratio", "Select1-3 ratio", "vs conn ratio", "Resolver 10/10k"
     for (r = 1; r <= runs; r++) {
       a = v["NoDB/paired", "bare-ns/op", r]; al = al " " a
       b = v["NoDB/paired", "fiberdb-ns/op", r]; bl = bl " " b
       d = v["NoDB/paired", "extra-ns/op", r]; dl = dl " " d
       s1 = v["Select1/paired", "ratio", r]; s1l = s1l " " s1
       s3 = v["Select1/paired-3", "ratio", r]; s3l = s3l " " s3
+      sc = v["Select1/paired-conn", "ratio", r]; scl = scl " " sc
       rr = v["Resolver/paired", "ratio", r]; rrl = rrl " " rr
-      printf "%-4s %10.1f %10.1f %11.1f %15.3f %17.3f %17.3f\n", r, a, b, d, s1, s3, rr
+      printf "%-4s %10.1f %10.1f %11.1f %15.3f %17.3f %15.3f %17.3f\n", r, a, b, d, s1, s3, sc, rr
     }
-    printf "%-4s %10.1f %10.1f %11.1f %15.3f %17.3f %17.3f\n", "med", median(al), median(bl), median(dl), median(s1l), median(s3l), median(rrl)
+    printf "%-4s %10.1f %10.1f %11.1f %15.3f %17.3f %15.3f %17.3f\n", "med", median(al), median(bl), median(dl), median(s1l), median(s3l), median(scl), median(rrl)
   }' "$tmp/out"
 echo
 echo "raw output (first column: run):"

@@ -1,15 +1,18 @@
 // Command benchserver is the server side of bench/http.sh: it starts a
 // private PostgreSQL, creates a "default" and three tenant databases, and
-// serves GET / (SELECT 1, answering "ok") on three loopback ports at once:
+// serves GET / (SELECT 1, answering "ok") on four loopback ports at once:
 //
-//	base     a hand-written Fiber handler using one pgxpool.Pool (tenant acme)
-//	base3    a hand-written Fiber handler picking one of three pools by Host
-//	fiberdb  fiberdb.New and fiberdb.Conn, tenants acme, globex and initech
-//	         routed by Host (acme.localhost, globex.localhost, initech.localhost)
+//	base      a hand-written Fiber handler using one pgxpool.Pool (tenant acme)
+//	baseconn  a hand-written Fiber handler holding one connection of that pool
+//	          for the request, acquired and released in a defer
+//	base3     a hand-written Fiber handler picking one of three pools by Host
+//	fiberdb   fiberdb.New and fiberdb.Conn, tenants acme, globex and initech
+//	          routed by Host (acme.localhost, globex.localhost, initech.localhost)
 //
 // The baselines use fiberdb's own pools (from Engines.Engine), so the same
 // server connections serve every variant and only the code path differs.
-// Every pool has the same pool_max_conns, every app the same Fiber config.
+// Every pool has the same pool_max_conns, every app the same Fiber config
+// (the handlers are package bench's, shared with its Go benchmarks).
 // It prints one "<name> http://127.0.0.1:<port>" line per server, then
 // "ready", and runs until SIGINT or SIGTERM, or -max-run, whichever is first.
 // The PostgreSQL server goes away with it.
@@ -29,16 +32,12 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/knadh/koanf/providers/confmap"
-	"github.com/knadh/koanf/v2"
 
+	"github.com/fiberdb/fiberdb/bench"
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdb"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
 )
-
-var tenants = []string{"acme", "globex", "initech"}
 
 func main() {
 	if err := benchServer(); err != nil {
@@ -71,16 +70,15 @@ func benchServer() (err error) {
 		}
 		defer func() { err = errors.Join(err, stopProfile()) }()
 	}
-	pools := map[string]*pgxpool.Pool{} // by Host
-	for _, name := range tenants {
-		if pools[name+".localhost"], err = b.engines.Engine(name); err != nil {
-			return err //nolint:wrapcheck // it names the engine
-		}
+	pools, err := bench.PoolsByHost(b.engines)
+	if err != nil {
+		return err //nolint:wrapcheck // it names the engine
 	}
 	return serve(ctx, []namedApp{
-		{"base", baseApp(pools["acme.localhost"])},
-		{"base3", base3App(pools)},
-		{"fiberdb", fiberdbApp(b.engines)},
+		{"base", bench.PgxpoolApp(pools["acme.localhost"])},
+		{"baseconn", bench.PgxconnApp(pools["acme.localhost"])},
+		{"base3", bench.PgxpoolHostApp(pools)},
+		{"fiberdb", bench.FiberdbApp(b.engines)},
 	})
 }
 
@@ -100,7 +98,7 @@ func setUp(ctx context.Context, poolSize int) (*backends, error) {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	dsn := map[string]string{}
-	for _, name := range append([]string{config.DefaultEngine}, tenants...) {
+	for _, name := range append([]string{config.DefaultEngine}, bench.Tenants...) {
 		if cerr := pg.CreateDatabase(startCtx, name, ""); cerr != nil {
 			return nil, errors.Join(fmt.Errorf("create database %s: %w", name, cerr), pg.Close())
 		}
@@ -167,71 +165,8 @@ func startProfile(path string) (stop func() error, err error) {
 
 func openEngines(ctx context.Context, dsn map[string]string) (*fiberdb.Engines, error) {
 	engines := map[string]any{config.DefaultEngine: dsn[config.DefaultEngine]}
-	for _, name := range tenants {
+	for _, name := range bench.Tenants {
 		engines[name] = map[string]any{"url": dsn[name], "hosts": []any{name + ".localhost"}}
 	}
-	k := koanf.New(".")
-	if err := k.Load(confmap.Provider(map[string]any{config.DefaultKey: engines}, ""), nil); err != nil {
-		return nil, fmt.Errorf("load config: %w", err)
-	}
-	conf, err := config.Load(k)
-	if err != nil {
-		return nil, fmt.Errorf("load config: %w", err)
-	}
-	e, err := fiberdb.Open(ctx, conf)
-	if err != nil {
-		return nil, fmt.Errorf("open engines: %w", err)
-	}
-	return e, nil
-}
-
-// newApp is the Fiber configuration of every server. EnableTrustedProxyCheck
-// is what a production app (and cmd/demo) sets.
-func newApp() *fiber.App {
-	return fiber.New(fiber.Config{EnableTrustedProxyCheck: true, DisableStartupMessage: true})
-}
-
-func baseApp(pool *pgxpool.Pool) *fiber.App {
-	app := newApp()
-	app.Get("/", func(c *fiber.Ctx) error {
-		var one int
-		if err := pool.QueryRow(c.UserContext(), "SELECT 1").Scan(&one); err != nil {
-			return err //nolint:wrapcheck // Fiber's error handler answers 500
-		}
-		return c.SendString("ok")
-	})
-	return app
-}
-
-func base3App(pools map[string]*pgxpool.Pool) *fiber.App {
-	app := newApp()
-	app.Get("/", func(c *fiber.Ctx) error {
-		pool, ok := pools[c.Hostname()]
-		if !ok {
-			return fiber.ErrNotFound
-		}
-		var one int
-		if err := pool.QueryRow(c.UserContext(), "SELECT 1").Scan(&one); err != nil {
-			return err //nolint:wrapcheck // Fiber's error handler answers 500
-		}
-		return c.SendString("ok")
-	})
-	return app
-}
-
-func fiberdbApp(e *fiberdb.Engines) *fiber.App {
-	app := newApp()
-	app.Use(fiberdb.New(fiberdb.Config{Engines: e}))
-	app.Get("/", func(c *fiber.Ctx) error {
-		db, err := fiberdb.Conn(c)
-		if err != nil {
-			return err //nolint:wrapcheck // fiberdb's error handler maps it
-		}
-		var one int
-		if err := db.QueryRow(c.UserContext(), "SELECT 1").Scan(&one); err != nil {
-			return err //nolint:wrapcheck // Fiber's error handler answers 500
-		}
-		return c.SendString("ok")
-	})
-	return app
+	return bench.Open(ctx, engines) //nolint:wrapcheck // it says what failed
 }

@@ -1,0 +1,129 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/fiberdb/fiberdb/config"
+	"github.com/fiberdb/fiberdb/fiberdb"
+)
+
+// Tenants are the tenant engines of every multi-tenant variant, routed by
+// "<name>.localhost".
+var Tenants = []string{"acme", "globex", "initech"}
+
+// Open loads engines, a SQLALCHEMY_ENGINES map, and opens them.
+func Open(ctx context.Context, engines map[string]any) (*fiberdb.Engines, error) {
+	conf, err := Load(engines)
+	if err != nil {
+		return nil, err
+	}
+	e, err := fiberdb.Open(ctx, conf)
+	if err != nil {
+		return nil, fmt.Errorf("open engines: %w", err)
+	}
+	return e, nil
+}
+
+// Load loads engines, a SQLALCHEMY_ENGINES map.
+func Load(engines map[string]any) (*config.Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(map[string]any{config.DefaultKey: engines}, ""), nil); err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	conf, err := config.Load(k)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return conf, nil
+}
+
+// NewApp is the Fiber configuration of every variant. EnableTrustedProxyCheck
+// is what a production app (and cmd/demo) sets.
+func NewApp() *fiber.App {
+	return fiber.New(fiber.Config{EnableTrustedProxyCheck: true, DisableStartupMessage: true})
+}
+
+// PoolsByHost returns the tenants' pools of e, keyed by "<name>.localhost".
+func PoolsByHost(e *fiberdb.Engines) (map[string]*pgxpool.Pool, error) {
+	pools := map[string]*pgxpool.Pool{}
+	for _, name := range e.Names() {
+		if name == config.DefaultEngine {
+			continue
+		}
+		pool, err := e.Engine(name)
+		if err != nil {
+			return nil, err //nolint:wrapcheck // it names the engine
+		}
+		pools[name+".localhost"] = pool
+	}
+	return pools, nil
+}
+
+// PgxpoolApp is the hand-written baseline: SELECT 1 on GET / through
+// pool.QueryRow, which acquires and releases inside the call.
+func PgxpoolApp(pool *pgxpool.Pool) *fiber.App {
+	app := NewApp()
+	app.Get("/", func(c *fiber.Ctx) error { return Select1(c, pool) })
+	return app
+}
+
+// PgxpoolHostApp is PgxpoolApp with the pool picked by c.Hostname().
+func PgxpoolHostApp(pools map[string]*pgxpool.Pool) *fiber.App {
+	app := NewApp()
+	app.Get("/", func(c *fiber.Ctx) error {
+		pool, ok := pools[c.Hostname()]
+		if !ok {
+			return fiber.ErrNotFound
+		}
+		return Select1(c, pool)
+	})
+	return app
+}
+
+// PgxconnApp is the hand-written form of what fiberdb does: the request
+// holds one connection, acquired before its query and released in a defer
+// when the handler returns. It has none of fiberdb's resolution or guards, so
+// fiberdb against it is the cost of fiberdb's own code, and PgxconnApp
+// against PgxpoolApp the cost of holding a connection for the request.
+func PgxconnApp(pool *pgxpool.Pool) *fiber.App {
+	app := NewApp()
+	app.Get("/", func(c *fiber.Ctx) error {
+		conn, err := pool.Acquire(c.UserContext())
+		if err != nil {
+			return err //nolint:wrapcheck // Fiber's error handler answers 500
+		}
+		defer conn.Release()
+		return Select1(c, conn)
+	})
+	return app
+}
+
+// FiberdbApp runs SELECT 1 on GET / through fiberdb.Conn.
+func FiberdbApp(e *fiberdb.Engines) *fiber.App {
+	app := NewApp()
+	app.Use(fiberdb.New(fiberdb.Config{Engines: e}))
+	app.Get("/", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err //nolint:wrapcheck // fiberdb's error handler maps it
+		}
+		return Select1(c, db)
+	})
+	return app
+}
+
+// Select1 is the work of every request: SELECT 1, then "ok". A
+// *pgxpool.Pool and a *pgxpool.Conn are DBTX too.
+func Select1(c *fiber.Ctx, db fiberdb.DBTX) error {
+	var one int
+	if err := db.QueryRow(c.UserContext(), "SELECT 1").Scan(&one); err != nil {
+		return err //nolint:wrapcheck // Fiber's error handler answers 500
+	}
+	return c.SendString("ok") //nolint:wrapcheck // Fiber handles its own errors
+}
