@@ -60,6 +60,9 @@ type PostgresOptions struct {
 // StartPostgres creates a cluster in a new temporary directory and starts a
 // server on it. When the process runs as root, which PostgreSQL refuses, the
 // server runs as the "postgres" user. The caller must [Postgres.Close] it.
+//
+// It first deletes the directories that servers of processes killed outright
+// (which Close never ran for) left in the temporary folder.
 func StartPostgres(ctx context.Context, opts ...PostgresOptions) (*Postgres, error) {
 	var o PostgresOptions
 	if len(opts) > 0 {
@@ -76,8 +79,13 @@ func StartPostgres(ctx context.Context, opts ...PostgresOptions) (*Postgres, err
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "fiberdb-pg-")
+	sweepStale(os.TempDir())
+	dir, err := os.MkdirTemp("", dirPattern)
 	if err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	if err = writeOwner(dir); err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	p := &Postgres{bindir: bindir, dir: dir, cred: cred}
