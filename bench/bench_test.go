@@ -106,7 +106,7 @@ func BenchmarkSelect1(b *testing.B) {
 
 // BenchmarkResolver is tenancy.FromConfig's Host resolver alone, with 10 and
 // with 10,000 engines configured; requests rotate over 10 hosts spread over
-// the configured range. "paired" alternates the two in chunks of 256 calls
+// the configured range. "paired" alternates the two in chunks of 4096 calls
 // and reports hosts=10 / hosts=10000 as ratio (1 means no cost for size).
 func BenchmarkResolver(b *testing.B) {
 	for _, n := range []int{10, 10_000} {
@@ -119,7 +119,7 @@ func BenchmarkResolver(b *testing.B) {
 		})
 	}
 	b.Run("paired", func(b *testing.B) {
-		paired(b, 256, "hosts10", resolver(b, 10), "hosts10000", resolver(b, 10_000))
+		paired(b, 4096, "hosts10", resolver(b, 10), "hosts10000", resolver(b, 10_000))
 	})
 }
 
