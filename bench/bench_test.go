@@ -78,30 +78,22 @@ func BenchmarkSelect1(b *testing.B) {
 	b.Run("fiberdb-3", func(b *testing.B) {
 		serve(b, newDriver(bench.FiberdbApp(openTenants(b, tenants...)), hosts()...))
 	})
-	b.Run("paired", func(b *testing.B) {
-		e := openTenants(b, "acme")
-		base := newDriver(pgxpoolApp(b, e), "acme.localhost")
-		fdb := newDriver(bench.FiberdbApp(e), "acme.localhost")
-		paired(b, 1, "pgxpool", base.next, "fiberdb", fdb.next)
-		base.check(b)
-		fdb.check(b)
-	})
-	b.Run("paired-conn", func(b *testing.B) {
-		e := openTenants(b, "acme")
-		base := newDriver(pgxconnApp(b, e), "acme.localhost")
-		fdb := newDriver(bench.FiberdbApp(e), "acme.localhost")
-		paired(b, 1, "pgxconn", base.next, "fiberdb", fdb.next)
-		base.check(b)
-		fdb.check(b)
-	})
-	b.Run("paired-3", func(b *testing.B) {
-		e := openTenants(b, tenants...)
-		base := newDriver(pgxpoolApp(b, e), hosts()...)
-		fdb := newDriver(bench.FiberdbApp(e), hosts()...)
-		paired(b, 1, "pgxpool", base.next, "fiberdb", fdb.next)
-		base.check(b)
-		fdb.check(b)
-	})
+	one := []string{"acme.localhost"}
+	b.Run("paired", func(b *testing.B) { pairedSelect1(b, "pgxpool", pgxpoolApp, []string{"acme"}, one) })
+	b.Run("paired-conn", func(b *testing.B) { pairedSelect1(b, "pgxconn", pgxconnApp, []string{"acme"}, one) })
+	b.Run("paired-3", func(b *testing.B) { pairedSelect1(b, "pgxpool", pgxpoolApp, tenants, hosts()) })
+}
+
+// pairedSelect1 alternates the baseline that app builds and fiberdb, request
+// by request, on the same engines (the named tenants), over hosts.
+func pairedSelect1(b *testing.B, name string, app func(testing.TB, *fiberdb.Engines) *fiber.App, names, hosts []string) {
+	b.Helper()
+	e := openTenants(b, names...)
+	base := newDriver(app(b, e), hosts...)
+	fdb := newDriver(bench.FiberdbApp(e), hosts...)
+	paired(b, 1, name, base.next, "fiberdb", fdb.next)
+	base.check(b)
+	fdb.check(b)
 }
 
 // BenchmarkResolver is tenancy.FromConfig's Host resolver alone, with 10 and
