@@ -8,8 +8,11 @@ import (
 
 // deadlines hands out acquire contexts that expire AcquireTimeout (plus at
 // most slack) from now. A context.WithTimeout per request costs a timer and
-// measurably lowers throughput; instead, acquires that start within slack of
-// each other share one deadline and one timer.
+// measurably lowers throughput; instead, acquires that start close together
+// share one deadline and one timer. A second timer marks the deadline stale
+// half a slack after it was made, so that the hot path reads no clock: a
+// stale deadline still has more than AcquireTimeout to run, unless that timer
+// fired more than half a slack late.
 type deadlines struct {
 	timeout time.Duration
 	slack   time.Duration
@@ -19,7 +22,7 @@ type deadlines struct {
 // deadline is one shared expiry: done closes at at.
 type deadline struct {
 	at    time.Time
-	fresh time.Time // handed out until then
+	stale atomic.Bool // no longer handed out
 	done  chan struct{}
 }
 
@@ -34,21 +37,28 @@ func (d *deadlines) context(parent context.Context) (context.Context, context.Ca
 	if parent.Done() != nil {
 		return context.WithTimeout(parent, d.timeout)
 	}
-	now := time.Now()
 	dl := d.cur.Load()
-	if dl == nil || now.After(dl.fresh) {
-		next := &deadline{at: now.Add(d.timeout + d.slack), fresh: now.Add(d.slack), done: make(chan struct{})}
-		time.AfterFunc(d.timeout+d.slack, func() { close(next.done) })
-		if d.cur.CompareAndSwap(dl, next) {
-			dl = next
-		} else {
-			dl = d.cur.Load() // another request just made one; its timer still fires
-		}
+	if dl == nil || dl.stale.Load() {
+		dl = d.next(dl)
 	}
 	if parent == context.Background() {
 		return dl, noCancel // Fiber's default UserContext has no values to carry
 	}
 	return sharedCtx{Context: parent, dl: dl}, noCancel
+}
+
+// next replaces old, the current deadline, with a fresh one.
+func (d *deadlines) next(old *deadline) *deadline {
+	dl := &deadline{at: time.Now().Add(d.timeout + d.slack), done: make(chan struct{})}
+	staleTimer := time.AfterFunc(d.slack/2, func() { dl.stale.Store(true) })
+	doneTimer := time.AfterFunc(d.timeout+d.slack, func() { close(dl.done) })
+	if d.cur.CompareAndSwap(old, dl) {
+		return dl
+	}
+	// Another request just made one.
+	staleTimer.Stop()
+	doneTimer.Stop()
+	return d.cur.Load()
 }
 
 func noCancel() {}
