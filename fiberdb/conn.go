@@ -54,12 +54,13 @@ func Tenant(c *fiber.Ctx) string {
 
 // requestState returns the request's state, making it on first use.
 func requestState(c *fiber.Ctx) (*state, error) {
-	switch v := c.Locals(stateKey).(type) {
+	uv := c.Context() // Locals without its variadic wrapper, as in New
+	switch v := uv.UserValue(stateKey).(type) {
 	case *state:
 		return v, nil
 	case *binding:
 		st := &state{b: v}
-		c.Locals(stateKey, st)
+		uv.SetUserValue(stateKey, st)
 		return st, nil
 	}
 	return nil, ErrNotRegistered

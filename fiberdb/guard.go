@@ -104,23 +104,35 @@ func (r *guardedRows) TypeMap() *pgtype.Map { return r.rows.TypeMap() }
 // Conn returns nil: fiberdb never hands out the underlying connection.
 func (*guardedRows) Conn() *pgx.Conn { return nil }
 
-// guardedRow is QueryRow's result on a request connection, with pgx's
-// QueryRow semantics over guardedRows.
-type guardedRow struct{ rows *guardedRows }
+// guardedRow is QueryRow's result on a request connection: pgx's own row,
+// scanned under the lease's lock, so that a Scan after the request ended
+// answers ErrConnReleased instead of reading a connection that now serves
+// someone else (a row never scanned leaves the connection busy, and the
+// release destroys it).
+type guardedRow struct {
+	l   *lease
+	row pgx.Row
+}
+
+// Scan reads the first row into dest and closes the rows, as pgx's does:
+// pgx.ErrNoRows when there is none, ErrConnReleased once the request has
+// ended. pgx's errors pass through unchanged.
+func (r *guardedRow) Scan(dest ...any) error {
+	r.l.mu.RLock()
+	defer r.l.mu.RUnlock()
+	if r.l.db == nil {
+		return ErrConnReleased
+	}
+	return r.row.Scan(dest...) //nolint:wrapcheck // for errors.As(*pgconn.PgError) and errors.Is(pgx.ErrNoRows)
+}
+
+// rowsRow is pgx's QueryRow semantics over rows, for rows fiberdb must be
+// able to close itself: those of a pinned connection and of a batch.
+type rowsRow struct{ rows pgx.Rows }
 
 var errDriverBytesRow = errors.New("cannot scan into *pgtype.DriverBytes from QueryRow")
 
-// Scan reads the first row into dest and closes the rows: pgx.ErrNoRows when
-// there is none, ErrConnReleased once the request has ended.
-func (r guardedRow) Scan(dest ...any) error {
-	// One read lock for the whole Scan, rather than one per step.
-	r.rows.l.mu.RLock()
-	defer r.rows.l.mu.RUnlock()
-	if !r.rows.live() {
-		return ErrConnReleased
-	}
-	return scanFirst(r.rows.rows, dest)
-}
+func (r rowsRow) Scan(dest ...any) error { return scanFirst(r.rows, dest) }
 
 // scanFirst is pgx's QueryRow Scan, on rows. pgx's errors pass through
 // unchanged, for errors.As(*pgconn.PgError) and errors.Is(pgx.ErrNoRows).
@@ -192,11 +204,7 @@ func (b *guardedBatch) QueryRow() pgx.Row {
 	if b.l.db == nil {
 		return errRow{ErrConnReleased}
 	}
-	rows, _ := b.br.Query() //nolint:errcheck,rowserrcheck // the error stays in rows, for Scan, as in pgx
-	if rows == nil {
-		return errRow{ErrConnReleased}
-	}
-	return guardedRow{rows: &guardedRows{l: b.l, rows: rows}}
+	return &guardedRow{l: b.l, row: b.br.QueryRow()}
 }
 
 // Tx returns the transaction the batch began with Batch.BeginTx, or nil.

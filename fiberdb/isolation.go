@@ -101,7 +101,8 @@ type pinned struct {
 	conn    *pgxpool.Conn
 	tx      pgx.Tx
 	sem     chan struct{}
-	closed  bool // guarded by sem
+	sp      pgx.Tx // the holding lease's savepoint; guarded by sem
+	closed  bool   // guarded by sem
 	closing atomic.Bool
 }
 
@@ -134,16 +135,19 @@ func (p *pinned) begin(ctx context.Context) (pgx.Tx, error) {
 		<-p.sem
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}
+	p.sp = sp
 	return sp, nil
 }
 
 // finish ends a lease: its own transactions roll back, then its savepoint is
 // released (kept) or, if a statement failed in it, rolled back. If isolation
 // ended while the lease held the pinned connection, finish closes it.
-func (p *pinned) finish(parent context.Context, sp pgx.Tx, txs []pgx.Tx) error {
+func (p *pinned) finish(parent context.Context, txs []pgx.Tx) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
 	defer cancel()
 	defer func() { <-p.sem }()
+	sp := p.sp
+	p.sp = nil
 	err := rollbackAll(ctx, txs)
 	if p.conn.Conn().PgConn().TxStatus() == 'E' {
 		err = errors.Join(err, sp.Rollback(ctx))

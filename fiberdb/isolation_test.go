@@ -3,6 +3,7 @@ package fiberdb_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -258,12 +259,24 @@ func TestIsolationUnreadRowsDoNotBreakTheTest(t *testing.T) {
 		leftOpen, err = db.Query(c.UserContext(), "SELECT generate_series(1, 1000)") //nolint:rowserrcheck,sqlclosecheck // left unread on purpose
 		return err
 	})
-	status, body := get(t, app, "default.test", "/unread")
-	require.Equal(t, fiber.StatusOK, status, body)
-	status, _ = fiberdbtest.Do(t, app, request(fiber.MethodPost, "default.test", "/todos?title=after"))
-	require.Equal(t, fiber.StatusOK, status, "the pinned connection is usable again")
-	require.Equal(t, "1", todoCount(t, app))
+	var unscanned pgx.Row
+	app.Get("/unscanned", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		unscanned = db.QueryRow(c.UserContext(), "SELECT generate_series(1, 1000)")
+		return nil
+	})
+	for i, path := range []string{"/unread", "/unscanned"} {
+		status, body := get(t, app, "default.test", path)
+		require.Equal(t, fiber.StatusOK, status, body)
+		status, _ = fiberdbtest.Do(t, app, request(fiber.MethodPost, "default.test", "/todos?title=after"))
+		require.Equal(t, fiber.StatusOK, status, "%s: the pinned connection is usable again", path)
+		require.Equal(t, strconv.Itoa(i+1), todoCount(t, app), path)
+	}
 	require.False(t, leftOpen.Next(), "the rows ended with their request")
+	require.ErrorIs(t, unscanned.Scan(new(int)), fiberdb.ErrConnReleased, "the row ended with its request")
 }
 
 // Regression (review): rolling back while a lease held the pinned connection

@@ -40,15 +40,17 @@ type lease struct {
 	db   DBTX          // nil once ended
 	conn *pgxpool.Conn // set outside test isolation
 	pin  *pinned       // set inside test isolation; db is then a savepoint
-	sp   pgx.Tx        // that savepoint
 
-	tracked sync.Mutex // guards txs and open
+	tracked sync.Mutex // guards txs and open among holders of the read lock
 	txs     []pgx.Tx   // transactions begun through the lease, for rollback
 	open    []func()   // under test isolation, drains results left unread
 
-	// The first rows read through the lease live here, so that a request
-	// running one query allocates nothing for them. Never reused.
+	// The first row and the first rows read through the lease live here, so
+	// that a request running one query allocates nothing for its result.
+	// Never reused: a result kept past the request still sees this lease.
+	row0       guardedRow
 	rows0      guardedRows
+	row0Taken  atomic.Bool
 	rows0Taken atomic.Bool
 }
 
@@ -72,7 +74,7 @@ func (eng *engine) acquireInto(ctx context.Context, l *lease) error {
 		if err != nil {
 			return &AcquireError{Engine: eng.name, Err: err}
 		}
-		l.engine, l.db, l.pin, l.sp = eng, sp, pin, sp
+		l.engine, l.db, l.pin = eng, sp, pin
 		return nil
 	}
 	conn, err := eng.pool.Acquire(ctx)
@@ -92,17 +94,16 @@ func (l *lease) end(parent context.Context) error {
 	if l.db == nil {
 		return nil
 	}
-	l.tracked.Lock()
+	// track and trackOpen run only under the read lock, so they cannot run
+	// now: l.tracked is not needed.
 	txs, open := l.txs, l.open
-	l.txs, l.open = nil, nil
-	l.tracked.Unlock()
-	l.db = nil
+	l.txs, l.open, l.db = nil, nil, nil
 
 	if l.pin != nil {
 		for _, drain := range open {
 			drain() // the next lease needs the pinned connection idle
 		}
-		return l.pin.finish(parent, l.sp, txs)
+		return l.pin.finish(parent, txs)
 	}
 	conn := l.conn
 	l.conn = nil
@@ -230,13 +231,21 @@ func (l *lease) queryRow(tx pgx.Tx, ctx context.Context, sql string, args ...any
 	if db == nil {
 		return errRow{released(tx)}
 	}
-	// pgx's QueryRow is Query plus a Scan that reads the rows; guarded rows
-	// keep that read from racing the release.
-	rows, _ := db.Query(ctx, sql, args...) //nolint:errcheck // the error stays in rows, for Scan, as in pgx
-	if rows == nil {
-		return errRow{ErrConnReleased} // unreachable: pgx's conns and transactions never return nil rows
+	var row pgx.Row
+	if l.pin == nil {
+		row = db.QueryRow(ctx, sql, args...)
+	} else {
+		// The pinned connection must be idle for the next lease even if Scan
+		// is never called, so the rows are tracked for draining.
+		rows, _ := db.Query(ctx, sql, args...) //nolint:errcheck,rowserrcheck // the error stays in rows, for Scan, as in pgx
+		l.trackOpen(rows.Close)
+		row = rowsRow{rows}
 	}
-	return guardedRow{rows: l.guard(rows)} //nolint:rowserrcheck // Scan reads, closes and checks them
+	if l.row0Taken.CompareAndSwap(false, true) {
+		l.row0 = guardedRow{l: l, row: row}
+		return &l.row0
+	}
+	return &guardedRow{l: l, row: row}
 }
 
 //nolint:revive // context-as-argument: tx leads, as for every helper here
