@@ -96,6 +96,48 @@ func pairedSelect1(b *testing.B, name string, app func(testing.TB, *fiberdb.Engi
 	fdb.check(b)
 }
 
+// BenchmarkLease is fiberdb's own cost per request that uses the database,
+// without the round trip that dominates (and adds noise to) Select1: the
+// handler only takes its connection and answers. The baseline acquires from
+// the same pool and releases in a defer, by hand; fiberdb resolves the
+// tenant, acquires through fiberdb.Conn and releases after the handler.
+// "paired" alternates them in chunks of 256 requests and reports fiberdb's
+// extra-ns/op, the number the HTTP comparison multiplies by its request rate.
+func BenchmarkLease(b *testing.B) {
+	e := openTenants(b, "acme")
+	pool, err := e.Engine("acme")
+	if err != nil {
+		b.Fatal(err)
+	}
+	acquire := bench.NewApp()
+	acquire.Get("/", func(c *fiber.Ctx) error {
+		conn, err := pool.Acquire(c.UserContext())
+		if err != nil {
+			return err
+		}
+		defer conn.Release()
+		return c.SendString("ok")
+	})
+	lease := bench.NewApp()
+	lease.Use(fiberdb.New(fiberdb.Config{Engines: e}))
+	lease.Get("/", func(c *fiber.Ctx) error {
+		if _, err := fiberdb.Conn(c); err != nil {
+			return err
+		}
+		return c.SendString("ok")
+	})
+	base := newDriver(acquire, "acme.localhost")
+	fdb := newDriver(lease, "acme.localhost")
+	b.Run("pgxconn", func(b *testing.B) { serve(b, base) })
+	b.Run("fiberdb", func(b *testing.B) { serve(b, fdb) })
+	b.Run("paired", func(b *testing.B) { paired(b, 256, "pgxconn", base.next, "fiberdb", fdb.next) })
+	base.check(b)
+	fdb.check(b)
+	if n := pool.Stat().AcquiredConns(); n != 0 {
+		b.Fatalf("%d connections still acquired", n)
+	}
+}
+
 // BenchmarkResolver is tenancy.FromConfig's Host resolver alone, with 10 and
 // with 10,000 engines configured; requests rotate over 10 hosts spread over
 // the configured range. "paired" alternates the two in chunks of 4096 calls
