@@ -313,15 +313,15 @@ func nowhereEngines(tb testing.TB) *fiberdb.Engines {
 
 // openTenants opens a default engine and the named tenants, each on its own
 // fresh database, routed by "<name>.localhost", every pool poolSize large.
-func openTenants(b *testing.B, names ...string) *fiberdb.Engines {
-	b.Helper()
-	engines := map[string]any{"default": map[string]any{"url": fiberdbtest.Database(b), "pool_max_conns": poolSize}}
+func openTenants(tb testing.TB, names ...string) *fiberdb.Engines {
+	tb.Helper()
+	engines := map[string]any{"default": map[string]any{"url": fiberdbtest.Database(tb), "pool_max_conns": poolSize}}
 	for _, name := range names {
 		engines[name] = map[string]any{
-			"url": fiberdbtest.Database(b), "pool_max_conns": poolSize, "hosts": []any{name + ".localhost"},
+			"url": fiberdbtest.Database(tb), "pool_max_conns": poolSize, "hosts": []any{name + ".localhost"},
 		}
 	}
-	return open(b, engines)
+	return open(tb, engines)
 }
 
 func open(tb testing.TB, engines map[string]any) *fiberdb.Engines {

@@ -59,7 +59,8 @@ func requestState(c *fiber.Ctx) (*state, error) {
 	case *state:
 		return v, nil
 	case *binding:
-		st := &state{b: v}
+		st := statePool.Get().(*state) //nolint:forcetypeassert,errcheck // the pool holds only states
+		st.b = v
 		uv.SetUserValue(stateKey, st)
 		return st, nil
 	}
@@ -67,26 +68,28 @@ func requestState(c *fiber.Ctx) (*state, error) {
 }
 
 func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
-	if st.first.engine == eng {
-		return &st.first, nil
+	if st.first.engine == eng && st.h != nil {
+		return st.h, nil
 	}
-	for _, l := range st.more {
-		if l.engine == eng {
-			return l, nil
+	for _, h := range st.more {
+		if h.l.engine == eng {
+			return h, nil
 		}
 	}
 	ctx, cancel := st.b.mw.dl.context(c.UserContext())
 	defer cancel()
-	if st.first.engine == nil {
-		if err := eng.acquireInto(ctx, &st.first); err != nil {
+	if st.h == nil {
+		h, err := eng.acquireInto(ctx, &st.first)
+		if err != nil {
 			return nil, err
 		}
-		return &st.first, nil
+		st.h = h
+		return h, nil
 	}
-	l, err := eng.acquireLease(ctx)
+	h, err := eng.acquireLease(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st.more = append(st.more, l)
-	return l, nil
+	st.more = append(st.more, h)
+	return h, nil
 }

@@ -17,17 +17,17 @@ import (
 // connection whose rows are unread (pgxpool closes it on another goroutine).
 // Like pgx.Rows, they are not safe for concurrent use.
 type guardedRows struct {
-	l        *lease
+	h        *handle
 	rows     pgx.Rows
 	released bool // the request ended while these rows were being read
 }
 
 var _ pgx.Rows = (*guardedRows)(nil)
 
-// live reports whether the lease still holds its connection; the caller
-// holds l.mu for reading.
+// live reports whether the rows' handle still holds its lease; the caller
+// holds the lease's lock for reading.
 func (r *guardedRows) live() bool {
-	if r.l.db == nil {
+	if !r.h.live() {
 		r.released = true
 		return false
 	}
@@ -36,15 +36,15 @@ func (r *guardedRows) live() bool {
 
 // Next prepares the next row; it returns false once the request has ended.
 func (r *guardedRows) Next() bool {
-	r.l.mu.RLock()
-	defer r.l.mu.RUnlock()
+	r.h.l.mu.RLock()
+	defer r.h.l.mu.RUnlock()
 	return r.live() && r.rows.Next()
 }
 
 // Scan reads the current row.
 func (r *guardedRows) Scan(dest ...any) error {
-	r.l.mu.RLock()
-	defer r.l.mu.RUnlock()
+	r.h.l.mu.RLock()
+	defer r.h.l.mu.RUnlock()
 	if !r.live() {
 		return ErrConnReleased
 	}
@@ -53,8 +53,8 @@ func (r *guardedRows) Scan(dest ...any) error {
 
 // Values decodes the current row.
 func (r *guardedRows) Values() ([]any, error) {
-	r.l.mu.RLock()
-	defer r.l.mu.RUnlock()
+	r.h.l.mu.RLock()
+	defer r.h.l.mu.RUnlock()
 	if !r.live() {
 		return nil, ErrConnReleased
 	}
@@ -64,8 +64,8 @@ func (r *guardedRows) Values() ([]any, error) {
 // RawValues returns the current row's bytes, valid until the next call to
 // Next, Close or the end of the request.
 func (r *guardedRows) RawValues() [][]byte {
-	r.l.mu.RLock()
-	defer r.l.mu.RUnlock()
+	r.h.l.mu.RLock()
+	defer r.h.l.mu.RUnlock()
 	if !r.live() {
 		return nil
 	}
@@ -75,9 +75,9 @@ func (r *guardedRows) RawValues() [][]byte {
 // Close closes the rows. After the request ended there is nothing left to
 // close: the release already disposed of the connection.
 func (r *guardedRows) Close() {
-	r.l.mu.RLock()
-	defer r.l.mu.RUnlock()
-	if r.l.db != nil {
+	r.h.l.mu.RLock()
+	defer r.h.l.mu.RUnlock()
+	if r.h.live() {
 		r.rows.Close()
 	}
 }
@@ -110,7 +110,7 @@ func (*guardedRows) Conn() *pgx.Conn { return nil }
 // someone else (a row never scanned leaves the connection busy, and the
 // release destroys it).
 type guardedRow struct {
-	l   *lease
+	h   *handle
 	row pgx.Row
 }
 
@@ -118,9 +118,9 @@ type guardedRow struct {
 // pgx.ErrNoRows when there is none, ErrConnReleased once the request has
 // ended. pgx's errors pass through unchanged.
 func (r *guardedRow) Scan(dest ...any) error {
-	r.l.mu.RLock()
-	defer r.l.mu.RUnlock()
-	if r.l.db == nil {
+	r.h.l.mu.RLock()
+	defer r.h.l.mu.RUnlock()
+	if !r.h.live() {
 		return ErrConnReleased
 	}
 	return r.row.Scan(dest...) //nolint:wrapcheck // for errors.As(*pgconn.PgError) and errors.Is(pgx.ErrNoRows)
@@ -165,7 +165,7 @@ func scanFirst(rows pgx.Rows, dest []any) error {
 // read under the lease's lock and answer ErrConnReleased once the request has
 // ended.
 type guardedBatch struct {
-	l        *lease
+	h        *handle
 	br       pgx.BatchResults
 	closed   bool
 	closeErr error
@@ -175,9 +175,9 @@ var _ pgx.BatchResults = (*guardedBatch)(nil)
 
 // Exec reads the next query's result.
 func (b *guardedBatch) Exec() (pgconn.CommandTag, error) {
-	b.l.mu.RLock()
-	defer b.l.mu.RUnlock()
-	if b.l.db == nil {
+	b.h.l.mu.RLock()
+	defer b.h.l.mu.RUnlock()
+	if !b.h.live() {
 		return pgconn.CommandTag{}, ErrConnReleased
 	}
 	return b.br.Exec() //nolint:wrapcheck // pgx errors pass through unchanged
@@ -185,26 +185,26 @@ func (b *guardedBatch) Exec() (pgconn.CommandTag, error) {
 
 // Query reads the next query's rows, guarded like the lease's own.
 func (b *guardedBatch) Query() (pgx.Rows, error) {
-	b.l.mu.RLock()
-	defer b.l.mu.RUnlock()
-	if b.l.db == nil {
+	b.h.l.mu.RLock()
+	defer b.h.l.mu.RUnlock()
+	if !b.h.live() {
 		return nil, ErrConnReleased
 	}
 	rows, err := b.br.Query() //nolint:rowserrcheck // the caller owns the rows
 	if rows == nil {
 		return nil, err //nolint:wrapcheck // pgx errors pass through unchanged
 	}
-	return &guardedRows{l: b.l, rows: rows}, err //nolint:wrapcheck // pgx errors pass through unchanged
+	return &guardedRows{h: b.h, rows: rows}, err //nolint:wrapcheck // pgx errors pass through unchanged
 }
 
 // QueryRow reads the next query's first row.
 func (b *guardedBatch) QueryRow() pgx.Row {
-	b.l.mu.RLock()
-	defer b.l.mu.RUnlock()
-	if b.l.db == nil {
+	b.h.l.mu.RLock()
+	defer b.h.l.mu.RUnlock()
+	if !b.h.live() {
 		return errRow{ErrConnReleased}
 	}
-	return &guardedRow{l: b.l, row: b.br.QueryRow()}
+	return &guardedRow{h: b.h, row: b.br.QueryRow()}
 }
 
 // Tx returns the transaction the batch began with Batch.BeginTx, or nil.
@@ -215,18 +215,18 @@ func (b *guardedBatch) Tx() pgx.Tx {
 	if tx == nil {
 		return nil
 	}
-	return &guardedTx{l: b.l, tx: tx}
+	return &guardedTx{h: b.h, tx: tx}
 }
 
 // Close reads what is left of the batch. Once the request has ended it
 // returns ErrConnReleased, unless the batch was closed before.
 func (b *guardedBatch) Close() error {
-	b.l.mu.RLock()
-	defer b.l.mu.RUnlock()
+	b.h.l.mu.RLock()
+	defer b.h.l.mu.RUnlock()
 	if b.closed {
 		return b.closeErr
 	}
-	if b.l.db == nil {
+	if !b.h.live() {
 		return ErrConnReleased
 	}
 	b.closed, b.closeErr = true, b.br.Close()
@@ -241,20 +241,20 @@ var errTxReleased = fmt.Errorf("%w: %w", ErrConnReleased, pgx.ErrTxClosed)
 // guardedTx is a transaction begun through a lease. Its statements go
 // through the lease's guard, and it never hands out the connection.
 type guardedTx struct {
-	l  *lease
+	h  *handle
 	tx pgx.Tx
 }
 
 var _ pgx.Tx = (*guardedTx)(nil)
 
 // Begin starts a savepoint within the transaction.
-func (t *guardedTx) Begin(ctx context.Context) (pgx.Tx, error) { return t.l.begin(t.tx, ctx) }
+func (t *guardedTx) Begin(ctx context.Context) (pgx.Tx, error) { return t.h.begin(t.tx, ctx) }
 
 // Commit commits the transaction (releases the savepoint).
 func (t *guardedTx) Commit(ctx context.Context) error {
-	t.l.mu.RLock()
-	defer t.l.mu.RUnlock()
-	if t.l.db == nil {
+	t.h.l.mu.RLock()
+	defer t.h.l.mu.RUnlock()
+	if !t.h.live() {
 		return errTxReleased
 	}
 	return t.tx.Commit(ctx) //nolint:wrapcheck // pgx errors pass through unchanged
@@ -262,9 +262,9 @@ func (t *guardedTx) Commit(ctx context.Context) error {
 
 // Rollback rolls the transaction back (to the savepoint).
 func (t *guardedTx) Rollback(ctx context.Context) error {
-	t.l.mu.RLock()
-	defer t.l.mu.RUnlock()
-	if t.l.db == nil {
+	t.h.l.mu.RLock()
+	defer t.h.l.mu.RUnlock()
+	if !t.h.live() {
 		return errTxReleased
 	}
 	return t.tx.Rollback(ctx) //nolint:wrapcheck // pgx errors pass through unchanged
@@ -272,34 +272,34 @@ func (t *guardedTx) Rollback(ctx context.Context) error {
 
 // Exec runs sql in the transaction.
 func (t *guardedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return t.l.exec(t.tx, ctx, sql, args...)
+	return t.h.exec(t.tx, ctx, sql, args...)
 }
 
 // Query runs sql in the transaction; its rows are guarded like the lease's.
 func (t *guardedTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return t.l.query(t.tx, ctx, sql, args...) //nolint:rowserrcheck // the caller owns the rows
+	return t.h.query(t.tx, ctx, sql, args...) //nolint:rowserrcheck // the caller owns the rows
 }
 
 // QueryRow runs sql in the transaction.
 func (t *guardedTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return t.l.queryRow(t.tx, ctx, sql, args...)
+	return t.h.queryRow(t.tx, ctx, sql, args...)
 }
 
 // SendBatch sends b in the transaction.
 func (t *guardedTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	return t.l.sendBatch(t.tx, ctx, b)
+	return t.h.sendBatch(t.tx, ctx, b)
 }
 
 // CopyFrom runs COPY FROM in the transaction.
 func (t *guardedTx) CopyFrom(ctx context.Context, name pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
-	return t.l.copyFrom(t.tx, ctx, name, cols, src)
+	return t.h.copyFrom(t.tx, ctx, name, cols, src)
 }
 
 // Prepare prepares sql on the transaction's connection.
 func (t *guardedTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
-	t.l.mu.RLock()
-	defer t.l.mu.RUnlock()
-	if t.l.db == nil {
+	t.h.l.mu.RLock()
+	defer t.h.l.mu.RUnlock()
+	if !t.h.live() {
 		return nil, errTxReleased
 	}
 	return t.tx.Prepare(ctx, name, sql) //nolint:wrapcheck // pgx errors pass through unchanged

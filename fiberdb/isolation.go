@@ -74,11 +74,11 @@ func (e *Engines) Acquire(ctx context.Context, name string) (db DBTX, release fu
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := eng.acquireLease(ctx)
+	h, err := eng.acquireLease(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	return l, func() error { return l.end(ctx) }, nil
+	return h, func() error { return h.l.end(ctx) }, nil
 }
 
 // isoSlot holds an engine's pinned connection while isolation is active.

@@ -29,60 +29,70 @@ type DBTX interface {
 // connection instead (pgxpool destroys a connection released mid-transaction).
 const cleanupTimeout = 5 * time.Second
 
-// lease is one engine's connection for one request (or one Engines.Acquire).
-// Its methods are safe to call after the lease ended: they return
-// ErrConnReleased rather than touch a connection that now serves someone
-// else. The lock makes end wait for a call in progress on another goroutine.
+// lease is one engine's connection for one holder: a request, or one
+// Engines.Acquire. A request's lease lives in its state, which is reused by
+// later requests, so the holder reaches it only through a handle. The lock
+// makes end wait for a call in progress on another goroutine.
 type lease struct {
 	engine *engine
 
-	mu   sync.RWMutex
-	db   DBTX          // nil once ended
-	conn *pgxpool.Conn // set outside test isolation
-	pin  *pinned       // set inside test isolation; db is then a savepoint
+	mu    sync.RWMutex
+	owner atomic.Pointer[handle] // the holder's handle; nil once ended
+	db    DBTX                   // what statements run on, while owned
+	conn  *pgxpool.Conn          // set outside test isolation
+	pin   *pinned                // set inside test isolation; db is then a savepoint
 
 	tracked sync.Mutex // guards txs and open among holders of the read lock
 	txs     []pgx.Tx   // transactions begun through the lease, for rollback
 	open    []func()   // under test isolation, drains results left unread
-
-	// The first row and the first rows read through the lease live here, so
-	// that a request running one query allocates nothing for its result.
-	// Never reused: a result kept past the request still sees this lease.
-	row0       guardedRow
-	rows0      guardedRows
-	row0Taken  atomic.Bool
-	rows0Taken atomic.Bool
 }
 
-var _ DBTX = (*lease)(nil)
+// handle is a lease as its holder sees it, and what Conn hands out. Each
+// holder gets a new one, never reused, so a handle (or a row, rows, batch or
+// transaction made through it) kept past its request can tell that the lease
+// is no longer its own: its methods return ErrConnReleased rather than touch
+// a connection that now serves someone else.
+type handle struct {
+	l *lease
+
+	// The first row read through the handle lives here, so that a request
+	// running one QueryRow allocates nothing more for it.
+	row0      guardedRow
+	row0Taken atomic.Bool
+}
+
+// live reports whether h still holds its lease. The caller holds h.l.mu
+// for reading, so that the lease cannot end during the call that follows.
+func (h *handle) live() bool { return h.l.owner.Load() == h }
+
+var _ DBTX = (*handle)(nil)
 
 // acquireLease takes a connection from eng under ctx, or a savepoint on the
 // pinned connection while test isolation is active.
-func (eng *engine) acquireLease(ctx context.Context) (*lease, error) {
-	l := new(lease)
-	if err := eng.acquireInto(ctx, l); err != nil {
-		return nil, err
-	}
-	return l, nil
+func (eng *engine) acquireLease(ctx context.Context) (*handle, error) {
+	return eng.acquireInto(ctx, new(lease))
 }
 
-// acquireInto is acquireLease into l, a zero lease nobody else can see yet.
-// On error l stays zero.
-func (eng *engine) acquireInto(ctx context.Context, l *lease) error {
+// acquireInto is acquireLease into l, a lease that has ended or was never
+// used. Handles of earlier holders may still read l.owner, so it is set last:
+// they never see l's other fields change under them.
+func (eng *engine) acquireInto(ctx context.Context, l *lease) (*handle, error) {
 	if pin := eng.iso.get(); pin != nil {
 		sp, err := pin.begin(ctx)
 		if err != nil {
-			return &AcquireError{Engine: eng.name, Err: err}
+			return nil, &AcquireError{Engine: eng.name, Err: err}
 		}
-		l.engine, l.db, l.pin = eng, sp, pin
-		return nil
+		l.engine, l.db, l.conn, l.pin = eng, sp, nil, pin
+	} else {
+		conn, err := eng.pool.Acquire(ctx)
+		if err != nil {
+			return nil, &AcquireError{Engine: eng.name, Err: err}
+		}
+		l.engine, l.db, l.conn, l.pin = eng, conn, conn, nil
 	}
-	conn, err := eng.pool.Acquire(ctx)
-	if err != nil {
-		return &AcquireError{Engine: eng.name, Err: err}
-	}
-	l.engine, l.db, l.conn = eng, conn, conn
-	return nil
+	h := &handle{l: l}
+	l.owner.Store(h)
+	return h, nil
 }
 
 // end rolls back what the holder left open and gives the connection back.
@@ -91,13 +101,14 @@ func (eng *engine) acquireInto(ctx context.Context, l *lease) error {
 func (l *lease) end(parent context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.db == nil {
+	if l.owner.Load() == nil {
 		return nil
 	}
 	// track and trackOpen run only under the read lock, so they cannot run
 	// now: l.tracked is not needed.
 	txs, open := l.txs, l.open
 	l.txs, l.open, l.db = nil, nil, nil
+	l.owner.Store(nil)
 
 	if l.pin != nil {
 		for _, drain := range open {
@@ -147,61 +158,62 @@ func rollbackAll(ctx context.Context, txs []pgx.Tx) error {
 // takes the write lock, waits for it, and each answers ErrConnReleased once
 // the lease has ended.
 
-// target returns what to run a statement on, or nil once the lease has
-// ended. The caller holds l.mu for reading.
-func (l *lease) target(tx pgx.Tx) DBTX {
+// target returns what to run a statement on, or nil once h no longer holds
+// the lease. The caller holds h.l.mu for reading.
+func (h *handle) target(tx pgx.Tx) DBTX {
 	switch {
-	case l.db == nil:
+	case !h.live():
 		return nil
 	case tx != nil:
 		return tx
 	}
-	return l.db
+	return h.l.db
 }
 
 // Exec runs sql on the lease's connection.
-func (l *lease) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return l.exec(nil, ctx, sql, args...)
+func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return h.exec(nil, ctx, sql, args...)
 }
 
 // Query runs sql on the lease's connection. The rows must be closed before
 // the request ends; rows left open make fiberdb destroy the connection, and
 // reading them afterwards (from a goroutine or a body stream) stops with
 // [ErrConnReleased]. The same holds for QueryRow's row and SendBatch's results.
-func (l *lease) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return l.query(nil, ctx, sql, args...) //nolint:rowserrcheck // the caller owns the rows
+func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return h.query(nil, ctx, sql, args...) //nolint:rowserrcheck // the caller owns the rows
 }
 
 // QueryRow runs sql on the lease's connection.
-func (l *lease) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return l.queryRow(nil, ctx, sql, args...)
+func (h *handle) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return h.queryRow(nil, ctx, sql, args...)
 }
 
 // SendBatch sends b on the lease's connection. A transaction the batch
 // begins (Batch.BeginTx) is rolled back, like any other, if it is still open
 // when the request ends.
-func (l *lease) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	return l.sendBatch(nil, ctx, b)
+func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return h.sendBatch(nil, ctx, b)
 }
 
 // CopyFrom runs COPY FROM on the lease's connection.
-func (l *lease) CopyFrom(ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
-	return l.copyFrom(nil, ctx, t, cols, src)
+func (h *handle) CopyFrom(ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	return h.copyFrom(nil, ctx, t, cols, src)
 }
 
 // Begin starts a transaction (a savepoint under test isolation). Commit it;
 // whatever is still open when the request ends is rolled back. The
 // transaction answers [ErrConnReleased] (which also matches pgx.ErrTxClosed)
 // once the request has ended, and never hands out its connection.
-func (l *lease) Begin(ctx context.Context) (pgx.Tx, error) {
-	return l.begin(nil, ctx)
+func (h *handle) Begin(ctx context.Context) (pgx.Tx, error) {
+	return h.begin(nil, ctx)
 }
 
 //nolint:revive // context-as-argument: tx leads, as for every helper here
-func (l *lease) exec(tx pgx.Tx, ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+func (h *handle) exec(tx pgx.Tx, ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	l := h.l
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	db := l.target(tx)
+	db := h.target(tx)
 	if db == nil {
 		return pgconn.CommandTag{}, released(tx)
 	}
@@ -209,10 +221,11 @@ func (l *lease) exec(tx pgx.Tx, ctx context.Context, sql string, args ...any) (p
 }
 
 //nolint:revive // context-as-argument: tx leads, as for every helper here
-func (l *lease) query(tx pgx.Tx, ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+func (h *handle) query(tx pgx.Tx, ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	l := h.l
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	db := l.target(tx)
+	db := h.target(tx)
 	if db == nil {
 		return nil, released(tx)
 	}
@@ -220,14 +233,15 @@ func (l *lease) query(tx pgx.Tx, ctx context.Context, sql string, args ...any) (
 	if rows == nil {
 		return nil, err //nolint:wrapcheck // pgx errors pass through unchanged
 	}
-	return l.guard(rows), err //nolint:rowserrcheck // the caller owns the rows
+	return h.guard(rows), err //nolint:rowserrcheck // the caller owns the rows
 }
 
 //nolint:revive // context-as-argument: tx leads, as for every helper here
-func (l *lease) queryRow(tx pgx.Tx, ctx context.Context, sql string, args ...any) pgx.Row {
+func (h *handle) queryRow(tx pgx.Tx, ctx context.Context, sql string, args ...any) pgx.Row {
+	l := h.l
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	db := l.target(tx)
+	db := h.target(tx)
 	if db == nil {
 		return errRow{released(tx)}
 	}
@@ -241,18 +255,19 @@ func (l *lease) queryRow(tx pgx.Tx, ctx context.Context, sql string, args ...any
 		l.trackOpen(rows.Close)
 		row = rowsRow{rows}
 	}
-	if l.row0Taken.CompareAndSwap(false, true) {
-		l.row0 = guardedRow{l: l, row: row}
-		return &l.row0
+	if h.row0Taken.CompareAndSwap(false, true) {
+		h.row0 = guardedRow{h: h, row: row}
+		return &h.row0
 	}
-	return &guardedRow{l: l, row: row}
+	return &guardedRow{h: h, row: row}
 }
 
 //nolint:revive // context-as-argument: tx leads, as for every helper here
-func (l *lease) sendBatch(tx pgx.Tx, ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+func (h *handle) sendBatch(tx pgx.Tx, ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	l := h.l
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	db := l.target(tx)
+	db := h.target(tx)
 	if db == nil {
 		return pgx.FailedBatchResults(b, released(tx))
 	}
@@ -260,7 +275,7 @@ func (l *lease) sendBatch(tx pgx.Tx, ctx context.Context, b *pgx.Batch) pgx.Batc
 	if btx := br.Tx(); btx != nil {
 		l.track(btx)
 	}
-	gb := &guardedBatch{l: l, br: br}
+	gb := &guardedBatch{h: h, br: br}
 	if l.pin != nil {
 		// Draining only: the holder saw the batch's error, or chose not to.
 		l.trackOpen(func() { _ = br.Close() })
@@ -269,10 +284,11 @@ func (l *lease) sendBatch(tx pgx.Tx, ctx context.Context, b *pgx.Batch) pgx.Batc
 }
 
 //nolint:revive // context-as-argument: tx leads, as for every helper here
-func (l *lease) copyFrom(tx pgx.Tx, ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+func (h *handle) copyFrom(tx pgx.Tx, ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	l := h.l
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	db := l.target(tx)
+	db := h.target(tx)
 	if db == nil {
 		return 0, released(tx)
 	}
@@ -280,10 +296,11 @@ func (l *lease) copyFrom(tx pgx.Tx, ctx context.Context, t pgx.Identifier, cols 
 }
 
 //nolint:revive // context-as-argument: tx leads, as for every helper here
-func (l *lease) begin(tx pgx.Tx, ctx context.Context) (pgx.Tx, error) {
+func (h *handle) begin(tx pgx.Tx, ctx context.Context) (pgx.Tx, error) {
+	l := h.l
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	db := l.target(tx)
+	db := h.target(tx)
 	if db == nil {
 		return nil, released(tx)
 	}
@@ -292,7 +309,7 @@ func (l *lease) begin(tx pgx.Tx, ctx context.Context) (pgx.Tx, error) {
 		return nil, err //nolint:wrapcheck // pgx errors pass through unchanged
 	}
 	l.track(inner)
-	return &guardedTx{l: l, tx: inner}, nil
+	return &guardedTx{h: h, tx: inner}, nil
 }
 
 // track records a transaction begun through the lease, for the rollback at
@@ -313,16 +330,12 @@ func (l *lease) trackOpen(drain func()) {
 	l.tracked.Unlock()
 }
 
-// guard wraps rows read through the lease.
-func (l *lease) guard(rows pgx.Rows) *guardedRows {
-	if l.pin != nil {
-		l.trackOpen(rows.Close)
+// guard wraps rows read through h.
+func (h *handle) guard(rows pgx.Rows) *guardedRows {
+	if h.l.pin != nil {
+		h.l.trackOpen(rows.Close)
 	}
-	if l.rows0Taken.CompareAndSwap(false, true) {
-		l.rows0 = guardedRows{l: l, rows: rows}
-		return &l.rows0
-	}
-	return &guardedRows{l: l, rows: rows}
+	return &guardedRows{h: h, rows: rows}
 }
 
 // released is the error for a statement on a lease that has ended: a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -49,13 +50,24 @@ func (mw *middleware) binding(name string) (*binding, bool) {
 	return b, ok
 }
 
-// state is a request's leases, made by its first Conn or ConnFor. The
-// first lease lives inside it, so that a request using one engine allocates
-// once; states are never reused, because the leases they hold are handed out.
+// state is a request's leases, made by its first Conn or ConnFor. States are
+// pooled, so that a request using one engine allocates only its handle: the
+// first lease lives inside the state, and the handle is what tells a holder
+// from a later request's holder of the same lease.
 type state struct {
 	b     *binding
-	first lease    // in use once first.engine is set
-	more  []*lease // other engines, through ConnFor
+	first lease     // acquired once h is set
+	h     *handle   // first's handle, or nil
+	more  []*handle // other engines, through ConnFor; their leases are not reused
+}
+
+var statePool = sync.Pool{New: func() any { return new(state) }}
+
+// reset readies st, whose leases have ended, for the pool.
+func (st *state) reset() {
+	st.b, st.h = nil, nil
+	clear(st.more)
+	st.more = st.more[:0]
 }
 
 // New returns the fiberdb middleware. For each request it resolves the tenant
@@ -109,6 +121,8 @@ func New(config ...Config) fiber.Handler {
 				return // the handler never asked for a connection
 			}
 			releaseErr := st.release(c)
+			st.reset()
+			statePool.Put(st)
 			if errors.Is(err, ErrUnavailable) {
 				err = cfg.ErrorHandler(c, err)
 			}
@@ -147,13 +161,13 @@ func (mw *middleware) resolve(c *fiber.Ctx, cfg *Config) (*binding, error) {
 
 // release ends every lease, joining their errors.
 func (st *state) release(c *fiber.Ctx) error {
-	if st.first.engine == nil {
-		return nil // the only acquire failed
-	}
 	parent := c.UserContext()
-	err := endLease(parent, &st.first)
-	for _, l := range st.more {
-		err = errors.Join(err, endLease(parent, l))
+	var err error
+	if st.h != nil {
+		err = endLease(parent, &st.first)
+	}
+	for _, h := range st.more {
+		err = errors.Join(err, endLease(parent, h.l))
 	}
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -371,6 +372,61 @@ func TestPanicWithRecoverMiddleware(t *testing.T) {
 	status, _ := get(t, app, "default.test", "/")
 	require.Equal(t, fiber.StatusInternalServerError, status)
 	require.Zero(t, count(t, e, "default", "SELECT count(*) FROM items"))
+}
+
+// States are pooled, so a later request usually holds the very lease (and,
+// with one pooled connection, the very server connection) a kept handle
+// points to. The kept handle must still answer ErrConnReleased, and must not
+// disturb the request that holds them now. (The first request leaves its row
+// unscanned, so its server connection is destroyed; the later ones share one.)
+func TestKeptHandleCannotReachALaterRequest(t *testing.T) {
+	t.Parallel()
+	conf := loadConf(t, engineMaps(t, map[string]any{"pool_max_conns": 1}, "default"))
+	e := openConf(t, conf)
+	app := newApp(fiberdb.Config{Engines: e})
+	var (
+		kept    fiberdb.DBTX
+		keptRow pgx.Row
+		served  int
+	)
+	app.Get("/", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		err = db.QueryRow(c.UserContext(), "SELECT 1").Scan(new(int))
+		if err != nil {
+			return err
+		}
+		served++
+		if kept == nil {
+			kept, keptRow = db, db.QueryRow(c.UserContext(), "SELECT 1")
+			return nil
+		}
+		ctx := c.UserContext()
+		if _, err = kept.Exec(ctx, "SELECT 1"); !errors.Is(err, fiberdb.ErrConnReleased) {
+			return fmt.Errorf("kept Exec: %w", err)
+		}
+		if err = keptRow.Scan(new(int)); !errors.Is(err, fiberdb.ErrConnReleased) {
+			return fmt.Errorf("kept row: %w", err)
+		}
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := kept.Begin(ctx); !errors.Is(err, fiberdb.ErrConnReleased) {
+			return fmt.Errorf("kept Begin: %w", err)
+		}
+		return tx.Commit(ctx) // this request's own transaction was untouched
+	})
+	for range 5 {
+		status, body := get(t, app, "default.test", "/")
+		require.Equal(t, fiber.StatusOK, status, body)
+	}
+	pool, err := e.Default()
+	require.NoError(t, err)
+	require.Zero(t, pool.Stat().AcquiredConns())
+	require.Equal(t, 5, served)
 }
 
 func TestUseAfterRelease(t *testing.T) {
