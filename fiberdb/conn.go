@@ -1,6 +1,8 @@
 package fiberdb
 
 import (
+	"errors"
+
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -78,18 +80,22 @@ func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
 	}
 	ctx, cancel := st.b.mw.dl.context(c.UserContext())
 	defer cancel()
-	if st.h == nil {
-		h, err := eng.acquireInto(ctx, &st.first)
-		if err != nil {
-			return nil, err
-		}
-		st.h = h
-		return h, nil
-	}
-	h, err := eng.acquireLease(ctx)
+	gen := st.gen
+	acq, err := eng.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if st.gen != gen {
+		// The request ended while this acquire waited, and the state may now
+		// serve another one: Conn was called from a goroutine that outlived
+		// its request. Its connection goes straight back.
+		return nil, errors.Join(ErrConnReleased, acq.into(new(lease)).l.end(ctx))
+	}
+	if st.h == nil {
+		st.h = acq.into(&st.first)
+		return st.h, nil
+	}
+	h := acq.into(new(lease))
 	st.more = append(st.more, h)
 	return h, nil
 }

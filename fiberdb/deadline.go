@@ -10,9 +10,10 @@ import (
 // most slack) from now. A context.WithTimeout per request costs a timer and
 // measurably lowers throughput; instead, acquires that start close together
 // share one deadline and one timer. A second timer marks the deadline stale
-// half a slack after it was made, so that the hot path reads no clock: a
-// stale deadline still has more than AcquireTimeout to run, unless that timer
-// fired more than half a slack late.
+// half a slack after it was made, so that the hot path reads no clock: until
+// then it still has more than AcquireTimeout to run, unless that timer fires
+// more than half a slack late (a starved scheduler), which can only shorten
+// an acquire's wait, never hand out an expired deadline.
 type deadlines struct {
 	timeout time.Duration
 	slack   time.Duration
@@ -38,7 +39,7 @@ func (d *deadlines) context(parent context.Context) (context.Context, context.Ca
 		return context.WithTimeout(parent, d.timeout)
 	}
 	dl := d.cur.Load()
-	if dl == nil || dl.stale.Load() {
+	if dl == nil || dl.stale.Load() || dl.expired() {
 		dl = d.next(dl)
 	}
 	if parent == context.Background() {
@@ -70,11 +71,21 @@ func (d *deadline) Done() <-chan struct{}       { return d.done }
 func (*deadline) Value(any) any                 { return nil }
 
 func (d *deadline) Err() error {
+	if d.expired() {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// expired reports whether done has closed. Checked on the hot path as a
+// backstop: should the stale timer run later than the done timer (a starved
+// scheduler), an expired deadline is still never handed out.
+func (d *deadline) expired() bool {
 	select {
 	case <-d.done:
-		return context.DeadlineExceeded
+		return true
 	default:
-		return nil
+		return false
 	}
 }
 

@@ -70,29 +70,45 @@ var _ DBTX = (*handle)(nil)
 // acquireLease takes a connection from eng under ctx, or a savepoint on the
 // pinned connection while test isolation is active.
 func (eng *engine) acquireLease(ctx context.Context) (*handle, error) {
-	return eng.acquireInto(ctx, new(lease))
+	c, err := eng.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.into(new(lease)), nil
 }
 
-// acquireInto is acquireLease into l, a lease that has ended or was never
-// used. Handles of earlier holders may still read l.owner, so it is set last:
-// they never see l's other fields change under them.
-func (eng *engine) acquireInto(ctx context.Context, l *lease) (*handle, error) {
+// acquired is a connection (or savepoint) not yet installed in a lease.
+type acquired struct {
+	eng  *engine
+	db   DBTX
+	conn *pgxpool.Conn
+	pin  *pinned
+}
+
+// acquire takes what acquireLease takes, without a lease to put it in.
+func (eng *engine) acquire(ctx context.Context) (acquired, error) {
 	if pin := eng.iso.get(); pin != nil {
 		sp, err := pin.begin(ctx)
 		if err != nil {
-			return nil, &AcquireError{Engine: eng.name, Err: err}
+			return acquired{}, &AcquireError{Engine: eng.name, Err: err}
 		}
-		l.engine, l.db, l.conn, l.pin = eng, sp, nil, pin
-	} else {
-		conn, err := eng.pool.Acquire(ctx)
-		if err != nil {
-			return nil, &AcquireError{Engine: eng.name, Err: err}
-		}
-		l.engine, l.db, l.conn, l.pin = eng, conn, conn, nil
+		return acquired{eng: eng, db: sp, pin: pin}, nil
 	}
+	conn, err := eng.pool.Acquire(ctx)
+	if err != nil {
+		return acquired{}, &AcquireError{Engine: eng.name, Err: err}
+	}
+	return acquired{eng: eng, db: conn, conn: conn}, nil
+}
+
+// into installs c in l, a lease that has ended or was never used, and
+// returns its new holder's handle. Handles of earlier holders may still read
+// l.owner, so it is set last: they never see l's other fields change.
+func (c acquired) into(l *lease) *handle {
+	l.engine, l.db, l.conn, l.pin = c.eng, c.db, c.conn, c.pin
 	h := &handle{l: l}
 	l.owner.Store(h)
-	return h, nil
+	return h
 }
 
 // end rolls back what the holder left open and gives the connection back.

@@ -59,12 +59,14 @@ type state struct {
 	first lease     // acquired once h is set
 	h     *handle   // first's handle, or nil
 	more  []*handle // other engines, through ConnFor; their leases are not reused
+	gen   uint64    // counts resets, so an acquire that outlived its request can tell
 }
 
 var statePool = sync.Pool{New: func() any { return new(state) }}
 
 // reset readies st, whose leases have ended, for the pool.
 func (st *state) reset() {
+	st.gen++
 	st.b, st.h = nil, nil
 	clear(st.more)
 	st.more = st.more[:0]
