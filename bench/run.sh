@@ -9,6 +9,8 @@
 #   Select1/paired-3   the same over three tenants by Host, against a hand-written host->pool map
 #   Select1/paired-conn the same, against a handler holding one pgxpool connection per request
 #                      (fiberdb's own code, without the cost of holding a connection)
+#   Lease/paired       extra ns/op of fiberdb.Conn plus its release over a hand-written
+#                      Acquire and deferred Release: fiberdb's own cost, without a round trip
 #   Resolver/paired    hosts=10 ns/op / hosts=10000 ns/op (target within 10 %)
 #
 # Settings (environment): COUNT=5 BENCHTIME=1s
@@ -42,7 +44,7 @@ awk '
   }
   END {
     printf "%-22s %12s %10s %10s\n", "benchmark", "ns/op (med)", "B/op", "allocs/op"
-    split("NoDB/bare NoDB/passthrough NoDB/fiberdb Select1/pgxpool Select1/pgxconn Select1/fiberdb Select1/pgxpool-3 Select1/fiberdb-3 Resolver/hosts=10 Resolver/hosts=10000", order, " ")
+    split("NoDB/bare NoDB/passthrough NoDB/fiberdb Select1/pgxpool Select1/pgxconn Select1/fiberdb Select1/pgxpool-3 Select1/fiberdb-3 Lease/pgxconn Lease/fiberdb Resolver/hosts=10 Resolver/hosts=10000", order, " ")
     for (i = 1; i in order; i++) {
       n = order[i]; if (!(n in names)) continue
       l = ""; for (r = 1; r <= runs; r++) l = l " " v[n, "ns/op", r]
@@ -50,7 +52,7 @@ awk '
     }
     print ""
     print "paired (fiberdb and its baseline alternating inside one benchmark):"
-    printf "%-4s %10s %10s %11s %15s %17s %15s %17s\n", "run", "NoDB bare", "NoDB fdb", "NoDB +ns", "Select1 ratio", "Select1-3 ratio", "vs conn ratio", "Resolver 10/10k"
+    printf "%-4s %10s %10s %11s %15s %17s %15s %11s %17s\n", "run", "NoDB bare", "NoDB fdb", "NoDB +ns", "Select1 ratio", "Select1-3 ratio", "vs conn ratio", "Lease +ns", "Resolver 10/10k"
     for (r = 1; r <= runs; r++) {
       a = v["NoDB/paired", "bare-ns/op", r]; al = al " " a
       b = v["NoDB/paired", "fiberdb-ns/op", r]; bl = bl " " b
@@ -58,10 +60,11 @@ awk '
       s1 = v["Select1/paired", "ratio", r]; s1l = s1l " " s1
       s3 = v["Select1/paired-3", "ratio", r]; s3l = s3l " " s3
       sc = v["Select1/paired-conn", "ratio", r]; scl = scl " " sc
+      le = v["Lease/paired", "extra-ns/op", r]; lel = lel " " le
       rr = v["Resolver/paired", "ratio", r]; rrl = rrl " " rr
-      printf "%-4s %10.1f %10.1f %11.1f %15.3f %17.3f %15.3f %17.3f\n", r, a, b, d, s1, s3, sc, rr
+      printf "%-4s %10.1f %10.1f %11.1f %15.3f %17.3f %15.3f %11.1f %17.3f\n", r, a, b, d, s1, s3, sc, le, rr
     }
-    printf "%-4s %10.1f %10.1f %11.1f %15.3f %17.3f %15.3f %17.3f\n", "med", median(al), median(bl), median(dl), median(s1l), median(s3l), median(scl), median(rrl)
+    printf "%-4s %10.1f %10.1f %11.1f %15.3f %17.3f %15.3f %11.1f %17.3f\n", "med", median(al), median(bl), median(dl), median(s1l), median(s3l), median(scl), median(lel), median(rrl)
   }' "$tmp/out"
 echo
 echo "raw output (first column: run):"
