@@ -11,7 +11,8 @@ import (
 )
 
 // guardedRows are rows of a request connection. They read from the
-// connection only under the lease's lock and only while the lease lives, so
+// connection only under the lease's lock and only while their handle still
+// holds the lease (a later request may hold it now), so
 // that a goroutine or body stream still reading them when the request ends
 // gets ErrConnReleased instead of racing the release, which destroys a
 // connection whose rows are unread (pgxpool closes it on another goroutine).
