@@ -570,7 +570,7 @@ func TestLoadErrors(t *testing.T) {
 			name:  "an unknown option",
 			koanf: acme(map[string]any{"url": dsn, "pool_max_con": 5}),
 			is:    config.ErrInvalidOption,
-			want:  `'SQLALCHEMY_ENGINES["acme"]["pool_max_con"]' is not a known option.`,
+			want:  `'SQLALCHEMY_ENGINES["acme"]["pool_max_con"]' is not a known option (did you mean "pool_max_conns"?).`,
 		},
 		{
 			name:  "a bad duration",
@@ -619,7 +619,7 @@ func TestLoadErrors(t *testing.T) {
 			koanf: fromMap(withDefault(map[string]any{})),
 			opts:  config.Options{EngineDefaults: map[string]any{"pool_max_con": 4}},
 			is:    config.ErrInvalidOption,
-			want:  `'Options.EngineDefaults["pool_max_con"]' is not a known pool option.`,
+			want:  `'Options.EngineDefaults["pool_max_con"]' is not a known pool option (did you mean "pool_max_conns"?).`,
 		},
 		{
 			name:  "hosts in settings engine_defaults",
@@ -773,7 +773,7 @@ func TestLoadErrors(t *testing.T) {
 			name:  "an unknown FIBERDB setting",
 			koanf: settings(map[string]any{"tenant_headers": "X-Tenant"}),
 			is:    config.ErrInvalidOption,
-			want:  `'FIBERDB["tenant_headers"]' is not a known setting (engine_defaults, tenant_header, base_domain, tenants).`,
+			want:  `'FIBERDB["tenant_headers"]' is not a known setting (did you mean "tenant_header"?).`,
 		},
 		{
 			name:  "FIBERDB that is not a map",
@@ -823,7 +823,7 @@ func TestLoadErrors(t *testing.T) {
 				`'FIBERDB["tenant_header"]' must be an HTTP header name such as X-Tenant.`,
 				`'SQLALCHEMY_ENGINES["default"]' must be defined.`,
 				`'SQLALCHEMY_ENGINES["a b"]' ` + badName,
-				`'SQLALCHEMY_ENGINES["acme"]["pool_max_con"]' is not a known option.`,
+				`'SQLALCHEMY_ENGINES["acme"]["pool_max_con"]' is not a known option (did you mean "pool_max_conns"?).`,
 				`'SQLALCHEMY_ENGINES["acme"]["pool_max_conns"]' must be between 1 and 2147483647.`,
 				`'SQLALCHEMY_ENGINES["globex"]["url"]' is not a valid PostgreSQL connection string: invalid port.`,
 				`'SQLALCHEMY_ENGINES["initech"]["url"]' must be defined.`,

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/knadh/koanf/providers/env/v2"
@@ -27,8 +28,6 @@ type EnvOptions struct {
 	// Optional. Default: os.Environ
 	Environ func() []string
 }
-
-var settingKeys = map[string]bool{"engine_defaults": true, "tenant_header": true, "base_domain": true, "tenants": true}
 
 // EnvProvider returns a koanf provider that maps environment variables onto
 // the keys [Load] reads. "__" separates key parts, and everything after the
@@ -83,7 +82,7 @@ func EnvProvider(o EnvOptions) *env.Env {
 				return o.Key + "." + parts[1] + ".url", value
 			case parts[0] == "engines" && len(parts) > 2:
 				return o.Key + "." + strings.Join(parts[1:], "."), value
-			case settingKeys[parts[0]]:
+			case slices.Contains(settingKeys, parts[0]):
 				return o.SettingsKey + "." + strings.Join(parts, "."), value
 			}
 			// Other FIBERDB_ variables (FIBERDB_TEST_DATABASE_URL, …) are

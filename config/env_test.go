@@ -14,11 +14,11 @@ import (
 
 // fileAndEnv loads the YAML fixture, then env over it, as the EnvProvider
 // documentation says to.
-func fileAndEnv(t *testing.T, o config.EnvOptions, env ...string) *koanf.Koanf {
+func fileAndEnv(t *testing.T, env ...string) *koanf.Koanf {
 	t.Helper()
 	k := koanf.New(".")
 	require.NoError(t, k.Load(file.Provider("testdata/fiberdb.yaml"), yaml.Parser()))
-	o.Environ = func() []string { return env }
+	o := config.EnvOptions{Environ: func() []string { return env }}
 	require.NoError(t, k.Load(config.EnvProvider(o), nil))
 	return k
 }
@@ -158,7 +158,7 @@ func TestEnvProviderOverridesFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			conf := loadOK(t, fileAndEnv(t, config.EnvOptions{}, tt.env...))
+			conf := loadOK(t, fileAndEnv(t, tt.env...))
 			tt.check(t, conf)
 		})
 	}
@@ -182,7 +182,7 @@ func TestEnvProviderErrorsNameTheKey(t *testing.T) {
 			name: "an unknown engine option",
 			env:  "FIBERDB_ENGINES__ACME__POOL_MAX_CON=7",
 			is:   config.ErrInvalidOption,
-			want: `'SQLALCHEMY_ENGINES["acme"]["pool_max_con"]' is not a known option.`,
+			want: `'SQLALCHEMY_ENGINES["acme"]["pool_max_con"]' is not a known option (did you mean "pool_max_conns"?).`,
 		},
 		{
 			name: "tenants naming an undefined engine",
@@ -200,7 +200,7 @@ func TestEnvProviderErrorsNameTheKey(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			conf, err := config.Load(fileAndEnv(t, config.EnvOptions{}, tt.env))
+			conf, err := config.Load(fileAndEnv(t, tt.env))
 			require.Nil(t, conf)
 			require.ErrorIs(t, err, tt.is)
 			require.EqualError(t, err, tt.want)
@@ -244,7 +244,7 @@ func TestEnvProviderCustomPrefixAndKeys(t *testing.T) {
 func TestEnvEngineShortcutMergesWithOptions(t *testing.T) {
 	t.Parallel()
 	for range 50 {
-		k := fileAndEnv(t, config.EnvOptions{},
+		k := fileAndEnv(t,
 			"FIBERDB_ENGINES__NEW=postgres://app@127.0.0.1:5432/new",
 			"FIBERDB_ENGINES__NEW__POOL_MAX_CONNS=3",
 		)

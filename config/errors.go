@@ -22,6 +22,9 @@ var (
 	ErrUndefinedEngine = errors.New("undefined engine")
 	// ErrDuplicateHost: two engines claim the same host.
 	ErrDuplicateHost = errors.New("duplicate host")
+	// ErrNotLoaded: a [Config] or [Engine] that [Load] did not create, found
+	// by [Config.Validate].
+	ErrNotLoaded = errors.New("config not created by config.Load")
 )
 
 // KeyError reports a problem with one configuration key. Its message reads

@@ -11,6 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// minPeriod is the shortest lifetime, idle time or check period accepted:
+// anything shorter closes connections faster than requests can use them.
+const minPeriod = time.Second
+
 // poolOptions are the per-engine options Load knows, each applied onto the
 // pgxpool.Config that pgxpool.ParseConfig built from the engine's url. An
 // option is applied when its key is present, even when its value is zero.

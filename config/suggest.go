@@ -1,0 +1,67 @@
+package config
+
+import "strings"
+
+// suggest returns the candidate that word most likely misspells: the same
+// word in another case, or one at most two edits away (one for short words).
+// It returns "" when none is close.
+func suggest(word string, candidates []string) string {
+	best, bestDist := "", 3
+	if len(word) <= 4 {
+		bestDist = 2
+	}
+	lower := strings.ToLower(word)
+	for _, c := range candidates {
+		if strings.EqualFold(c, word) {
+			return c
+		}
+		if d := editDistance(lower, strings.ToLower(c)); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// unknownReason is the reason for an unknown key among known: a hint when
+// one is close, else the list.
+func unknownReason(what, word string, known []string) string {
+	if h := hint(word, known); h != "" {
+		return "is not a known " + what + h
+	}
+	return "is not a known " + what + " (" + strings.Join(known, ", ") + ")"
+}
+
+// hint is ` (did you mean "x"?)` for the known key word most likely
+// misspells, or "".
+func hint(word string, known []string) string {
+	if s := suggest(word, known); s != "" {
+		return ` (did you mean "` + s + `"?)`
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes. Keys
+// are short, so the quadratic cost does not matter; it bails out on long
+// inputs, which cannot be typos of a key.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return len(a) + len(b)
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
