@@ -825,7 +825,7 @@ func TestFaultSetupErrorsLeaveNothing(t *testing.T) {
 			{
 				"unknown pool option",
 				map[string]any{"default": map[string]any{"url": "postgres://u@127.0.0.1:1/x", "pool_max_conn": 2}},
-				config.ErrInvalidOption, `'SQLALCHEMY_ENGINES["default"]["pool_max_conn"]' is not a known option.`,
+				config.ErrInvalidOption, `'SQLALCHEMY_ENGINES["default"]["pool_max_conn"]' is not a known option (did you mean "pool_max_conns"?).`,
 			},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
