@@ -5,6 +5,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
+
+	"github.com/fiberdb/fiberdb/internal/lookup"
 )
 
 // MaxHeaderLen is the longest tenant header value read; longer values are
@@ -29,7 +31,7 @@ func ByHeader(header string, engines []string) Resolver {
 	for _, e := range engines {
 		m[e] = e
 	}
-	known := newTable(m)
+	known := lookup.New(m)
 	return func(c *fiber.Ctx) (string, error) {
 		values := c.Request().Header.PeekAll(header)
 		switch {
@@ -40,7 +42,7 @@ func ByHeader(header string, engines []string) Resolver {
 		case len(values[0]) > MaxHeaderLen:
 			return "", errLongHeader
 		}
-		if engine, ok := known.get(utils.UnsafeString(values[0])); ok {
+		if engine, ok := known.Get(utils.UnsafeString(values[0])); ok {
 			return engine, nil
 		}
 		return "", ErrUnknownTenant

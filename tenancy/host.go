@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/fiberdb/fiberdb/internal/hostname"
+	"github.com/fiberdb/fiberdb/internal/lookup"
 )
 
 // errBadHost reports a Host (or trusted X-Forwarded-Host) that cannot be a
@@ -69,13 +70,13 @@ func BySubdomain(baseDomain string, engines []string) Resolver {
 // Chain(ByHost, BySubdomain) in one rule that reads and normalizes the host
 // once.
 type hostRule struct {
-	hosts  *table // nil: no host map
-	suffix string // "." + base domain; "": no subdomain routing
-	labels table
+	hosts  *lookup.Table[string] // nil: no host map
+	suffix string                // "." + base domain; "": no subdomain routing
+	labels lookup.Table[string]
 	hr     hostReader
 }
 
-func hostTable(hosts map[string]string) *table {
+func hostTable(hosts map[string]string) *lookup.Table[string] {
 	m := make(map[string]string, len(hosts))
 	from := make(map[string]string, len(hosts)) // normalized host → the key that gave it
 	for _, h := range slices.Sorted(maps.Keys(hosts)) {
@@ -89,7 +90,7 @@ func hostTable(hosts map[string]string) *table {
 		from[norm] = h
 		m[norm] = hosts[h]
 	}
-	t := newTable(m)
+	t := lookup.New(m)
 	return &t
 }
 
@@ -103,7 +104,7 @@ func (r *hostRule) setSubdomains(baseDomain string, engines []string) {
 	for _, e := range engines {
 		labels[strings.ToLower(e)] = e
 	}
-	r.labels = newTable(labels)
+	r.labels = lookup.New(labels)
 }
 
 // resolve answers as Chain(ByHost, BySubdomain) would: a host the map does
@@ -117,7 +118,7 @@ func (r *hostRule) resolve(c *fiber.Ctx) (string, error) {
 	// Normalize's results, and Normalize returns its results unchanged. Only
 	// a miss pays for it.
 	if r.hosts != nil && len(raw) <= hostname.MaxLen {
-		if engine, ok := r.hosts.get(raw); ok {
+		if engine, ok := r.hosts.Get(raw); ok {
 			return engine, nil
 		}
 	}
@@ -126,14 +127,14 @@ func (r *hostRule) resolve(c *fiber.Ctx) (string, error) {
 		return "", errBadHost
 	}
 	if r.hosts != nil && host != raw {
-		if engine, ok := r.hosts.get(host); ok {
+		if engine, ok := r.hosts.Get(host); ok {
 			return engine, nil
 		}
 	}
 	if r.suffix != "" {
 		label, ok := strings.CutSuffix(host, r.suffix)
 		if ok && label != "" {
-			if engine, ok := r.labels.get(label); ok {
+			if engine, ok := r.labels.Get(label); ok {
 				return engine, nil
 			}
 			return "", ErrUnknownTenant
