@@ -26,7 +26,7 @@ func OneOr[T any](ctx context.Context, db DBTX, status int, message string, scan
 	var zero T
 	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
-		return zero, err //nolint:wrapcheck // passed through unchanged, as documented
+		return zero, err
 	}
 	v, err := pgx.CollectExactlyOneRow(rows, scan)
 	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, pgx.ErrTooManyRows) {
@@ -35,5 +35,5 @@ func OneOr[T any](ctx context.Context, db DBTX, status int, message string, scan
 		}
 		return zero, fiber.NewError(status, message)
 	}
-	return v, err //nolint:wrapcheck // passed through unchanged, as documented
+	return v, err
 }

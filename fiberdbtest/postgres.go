@@ -225,7 +225,7 @@ func (p *Postgres) Start(ctx context.Context) error {
 		conn, err := pgx.Connect(cctx, p.URL())
 		cancel()
 		if err == nil {
-			return conn.Close(ctx) //nolint:wrapcheck // closing a fresh connection
+			return conn.Close(ctx)
 		}
 		select {
 		case <-exited:

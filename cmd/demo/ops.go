@@ -44,11 +44,11 @@ func (h *handlers) healthz(c *fiber.Ctx) error {
 func (h *handlers) ping(ctx context.Context, engine string) error {
 	pool, err := h.engines.Engine(engine)
 	if err != nil {
-		return err //nolint:wrapcheck // names the engine already
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
-	return pool.Ping(ctx) //nolint:wrapcheck // logged with the engine's name
+	return pool.Ping(ctx)
 }
 
 // poolStats is one pool's pgxpool.Stat, for JSON.
@@ -79,7 +79,7 @@ func (h *handlers) stats(c *fiber.Ctx) error {
 	for _, name := range h.engines.Names() {
 		pool, err := h.engines.Engine(name)
 		if err != nil {
-			return err //nolint:wrapcheck // names the engine already
+			return err
 		}
 		s := pool.Stat()
 		engines[name] = poolStats{

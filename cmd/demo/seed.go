@@ -69,7 +69,7 @@ func prepare(ctx context.Context, engines *fiberdb.Engines) error {
 	for _, name := range engines.Names() {
 		pool, err := engines.Engine(name)
 		if err != nil {
-			return err //nolint:wrapcheck // names the engine already
+			return err
 		}
 		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			if name == config.DefaultEngine {
@@ -132,7 +132,7 @@ func hint(err error, database string) string {
 func serverMajorVersion(ctx context.Context, engines *fiberdb.Engines) (int, error) {
 	pool, err := engines.Default()
 	if err != nil {
-		return 0, err //nolint:wrapcheck // names the engine already
+		return 0, err
 	}
 	var major int
 	if err := pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int / 10000").Scan(&major); err != nil {

@@ -72,7 +72,7 @@ func benchServer() (err error) {
 	}
 	pools, err := bench.PoolsByHost(b.engines)
 	if err != nil {
-		return err //nolint:wrapcheck // it names the engine
+		return err
 	}
 	return serve(ctx, []namedApp{
 		{"base", bench.PgxpoolApp(pools["acme.localhost"])},
@@ -113,7 +113,7 @@ func setUp(ctx context.Context, poolSize int) (*backends, error) {
 
 func (b *backends) close() error {
 	b.engines.Close()
-	return b.pg.Close() //nolint:wrapcheck // it names itself
+	return b.pg.Close()
 }
 
 type namedApp struct {
@@ -168,5 +168,5 @@ func openEngines(ctx context.Context, dsn map[string]string) (*fiberdb.Engines, 
 	for _, name := range bench.Tenants {
 		engines[name] = map[string]any{"url": dsn[name], "hosts": []any{name + ".localhost"}}
 	}
-	return bench.Open(ctx, engines) //nolint:wrapcheck // it says what failed
+	return bench.Open(ctx, engines)
 }
