@@ -1,7 +1,6 @@
 package fiberdb
 
 import (
-	"errors"
 	"log/slog"
 	"time"
 
@@ -31,7 +30,9 @@ type Config struct {
 
 	// Authorize, when set, runs after the tenant is resolved and may refuse
 	// it, for example when a header-routed tenant is not the one the
-	// authenticated principal belongs to. A refusal answers 403.
+	// authenticated principal belongs to. A refusal answers 403; one that
+	// matches tenancy.ErrUnknownTenant answers 404 instead, so that a client
+	// cannot tell a tenant it may not use from one that does not exist.
 	//
 	// Optional. Default: nil
 	Authorize func(c *fiber.Ctx, engine string) error
@@ -89,37 +90,3 @@ func configDefault(config ...Config) Config {
 	}
 	return cfg
 }
-
-// DefaultErrorHandler maps fiberdb's errors to HTTP statuses and leaves
-// others unchanged. The result is a *fiber.Error for Fiber's error handler
-// that also matches err with errors.Is.
-func DefaultErrorHandler(_ *fiber.Ctx, err error) error {
-	var status *fiber.Error
-	switch {
-	case errors.Is(err, tenancy.ErrMalformed):
-		status = fiber.NewError(fiber.StatusBadRequest, "malformed tenant")
-	case errors.Is(err, tenancy.ErrNoTenant):
-		status = fiber.NewError(fiber.StatusBadRequest, "missing tenant")
-	case errors.Is(err, tenancy.ErrUnknownTenant), errors.Is(err, ErrEngineNotDefined):
-		status = fiber.NewError(fiber.StatusNotFound, "unknown tenant")
-	case errors.Is(err, ErrForbidden):
-		status = fiber.NewError(fiber.StatusForbidden, "tenant forbidden")
-	case errors.Is(err, ErrUnavailable):
-		status = fiber.NewError(fiber.StatusServiceUnavailable, "database unavailable")
-	default:
-		return err
-	}
-	return &StatusError{Status: status, Err: err}
-}
-
-// StatusError is an HTTP status for Fiber's error handler that keeps its
-// cause: errors.As finds the *fiber.Error, errors.Is the cause.
-type StatusError struct {
-	Status *fiber.Error
-	Err    error
-}
-
-func (e *StatusError) Error() string { return e.Status.Message }
-
-// Unwrap returns the status and the cause.
-func (e *StatusError) Unwrap() []error { return []error{e.Status, e.Err} }

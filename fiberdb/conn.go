@@ -1,10 +1,24 @@
 package fiberdb
 
 import (
-	"errors"
+	"context"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
+
+// DBTX is what [Conn] and [ConnFor] hand out. *pgxpool.Conn and pgx.Tx
+// satisfy it too, so code written against DBTX runs on a request connection,
+// a pooled connection or inside a transaction alike.
+type DBTX interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	CopyFrom(ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
 
 // Conn returns the request's connection to its tenant's engine, acquiring it
 // on the first call (waiting at most Config.AcquireTimeout) and returning
@@ -52,50 +66,4 @@ func Tenant(c *fiber.Ctx) string {
 		return v.b.eng.name
 	}
 	return ""
-}
-
-// requestState returns the request's state, making it on first use.
-func requestState(c *fiber.Ctx) (*state, error) {
-	uv := c.Context() // Locals without its variadic wrapper, as in New
-	switch v := uv.UserValue(stateKey).(type) {
-	case *state:
-		return v, nil
-	case *binding:
-		st := statePool.Get().(*state) //nolint:forcetypeassert,errcheck // the pool holds only states
-		st.b = v
-		uv.SetUserValue(stateKey, st)
-		return st, nil
-	}
-	return nil, ErrNotRegistered
-}
-
-func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
-	if st.first.engine == eng && st.h != nil {
-		return st.h, nil
-	}
-	for _, h := range st.more {
-		if h.l.engine == eng {
-			return h, nil
-		}
-	}
-	ctx, cancel := st.b.mw.dl.context(c.UserContext())
-	defer cancel()
-	gen := st.gen
-	acq, err := eng.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if st.gen != gen {
-		// The request ended while this acquire waited, and the state may now
-		// serve another one: Conn was called from a goroutine that outlived
-		// its request. Its connection goes straight back.
-		return nil, errors.Join(ErrConnReleased, acq.into(new(lease)).l.end(ctx))
-	}
-	if st.h == nil {
-		st.h = acq.into(&st.first)
-		return st.h, nil
-	}
-	h := acq.into(new(lease))
-	st.more = append(st.more, h)
-	return h, nil
 }

@@ -1,13 +1,3 @@
-// Package fiberdb gives each Fiber request a PostgreSQL connection from its
-// tenant's pool, and always gives it back.
-//
-// [Open] builds one pgxpool per engine of a [config.Config]; [New] is the
-// middleware that resolves the tenant once per request; [Conn] and [ConnFor]
-// acquire lazily and hand out the same connection on every call. When the
-// handler chain returns, by success, error or panic, fiberdb rolls back any
-// transaction left open and releases every connection. It never commits
-// implicitly, never runs a session-level SET on a pooled connection, and never
-// falls back to the "default" engine when a tenant cannot be resolved.
 package fiberdb
 
 import (
@@ -16,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -32,15 +21,6 @@ type Engines struct {
 	counts  resolveCounts
 
 	closeOnce sync.Once
-}
-
-// engine is one named pool. name is the config's own string: it is what
-// Tenant returns and what errors and metrics carry.
-type engine struct {
-	name     string
-	pool     *pgxpool.Pool
-	iso      isoSlot
-	resolved atomic.Uint64
 }
 
 // OpenOptions adjusts how [Open] builds pools.
@@ -135,6 +115,58 @@ func (e *Engines) Close() {
 		}
 		wg.Wait()
 	})
+}
+
+// TestIsolation makes everything that follows undoable, for tests: it pins
+// one connection per engine inside an outer transaction, and until rollback
+// is called, [Conn], [ConnFor] and [Engines.Acquire] hand out a savepoint on
+// it. A handler's Begin becomes a nested savepoint and its Commit releases
+// that savepoint, so later requests in the same test see committed work;
+// work a request left uncommitted is rolled back when it ends, as always.
+// Statements a request runs outside any transaction stay, as autocommit
+// would keep them, unless one of its statements failed: then the request's
+// work is discarded, because a failed statement aborts the savepoint.
+//
+// It needs no app or request: call it at the start of a test. Requests on one
+// engine share the pinned connection and are served one at a time (a second
+// waits up to AcquireTimeout). Code that takes a pool from [Engines.Engine]
+// directly bypasses isolation.
+//
+// rollback undoes everything, releases the pinned connections and ends
+// isolation; it is safe to call more than once. It returns
+// [ErrIsolationActive] if isolation is already active.
+func (e *Engines) TestIsolation(ctx context.Context) (rollback func() error, err error) {
+	return isolate(ctx, e)
+}
+
+// Acquire returns a connection to the named engine for code that runs
+// outside a request: jobs, CLIs and tests (Flask-SQLAlchemy-Lite's
+// sessionmaker). The caller must call release, which rolls back a
+// transaction left open and returns the connection; it is idempotent, and
+// the connection answers [ErrConnReleased] afterwards. Under
+// [Engines.TestIsolation] it is a savepoint on the pinned connection, like a
+// request's. ctx bounds the wait for a connection.
+func (e *Engines) Acquire(ctx context.Context, name string) (db DBTX, release func() error, err error) {
+	eng, err := e.lookup(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := eng.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := c.into(new(lease))
+	return h, func() error { return h.l.end(ctx) }, nil
+}
+
+// ResolveStats returns the current counts. It is cheap and safe to call
+// concurrently, for example from a metrics scrape.
+func (e *Engines) ResolveStats() ResolveStats {
+	resolved := make(map[string]uint64, len(e.engines))
+	for name, eng := range e.engines {
+		resolved[name] = eng.resolved.Load()
+	}
+	return e.counts.stats(resolved)
 }
 
 func (e *Engines) lookup(name string) (*engine, error) {

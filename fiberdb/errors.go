@@ -3,6 +3,11 @@ package fiberdb
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/fiberdb/fiberdb/tenancy"
 )
 
 // Sentinel errors. Match them with [errors.Is].
@@ -39,3 +44,67 @@ func (e *AcquireError) Error() string {
 
 // Unwrap returns [ErrUnavailable] and the cause.
 func (e *AcquireError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+
+// DefaultErrorHandler maps fiberdb's errors to HTTP statuses and leaves
+// others unchanged. The result is a *fiber.Error for Fiber's error handler
+// that also matches err with errors.Is.
+func DefaultErrorHandler(_ *fiber.Ctx, err error) error {
+	o := outcomes[classify(err)]
+	if o.status == 0 {
+		return err
+	}
+	return &StatusError{Status: fiber.NewError(o.status, o.message), Err: err}
+}
+
+// kind is what an error means to fiberdb. [classify] decides it, and
+// everything that depends on it reads [outcomes]: the default
+// ErrorHandler's status, the ResolveStats counter, the log level.
+type kind uint8
+
+const (
+	kindOther       kind = iota // not fiberdb's: passes through unchanged
+	kindNoTenant                // 400, ResolveStats.NoTenant
+	kindMalformed               // 400, ResolveStats.Malformed
+	kindUnknown                 // 404, ResolveStats.UnknownTenant
+	kindForbidden               // 403, ResolveStats.Refused
+	kindUnavailable             // 503
+	numKinds
+)
+
+// outcome is what one kind of error becomes.
+type outcome struct {
+	status  int // the default ErrorHandler's answer; 0: the error passes through
+	message string
+	level   slog.Level // of the middleware's record of it
+}
+
+var outcomes = [numKinds]outcome{
+	kindOther:       {level: slog.LevelDebug},
+	kindNoTenant:    {fiber.StatusBadRequest, "missing tenant", slog.LevelDebug},
+	kindMalformed:   {fiber.StatusBadRequest, "malformed tenant", slog.LevelDebug},
+	kindUnknown:     {fiber.StatusNotFound, "unknown tenant", slog.LevelDebug},
+	kindForbidden:   {fiber.StatusForbidden, "tenant forbidden", slog.LevelDebug},
+	kindUnavailable: {fiber.StatusServiceUnavailable, "database unavailable", slog.LevelWarn},
+}
+
+// classify is the one place that decides what an error means. The most
+// specific cause wins: an Authorize that refuses with an error matching
+// tenancy.ErrUnknownTenant (to hide that the tenant exists) answers 404 and
+// is counted as unknown, not as refused.
+func classify(err error) kind {
+	switch {
+	case err == nil:
+		return kindOther
+	case errors.Is(err, tenancy.ErrMalformed):
+		return kindMalformed
+	case errors.Is(err, tenancy.ErrNoTenant):
+		return kindNoTenant
+	case errors.Is(err, tenancy.ErrUnknownTenant), errors.Is(err, ErrEngineNotDefined):
+		return kindUnknown
+	case errors.Is(err, ErrForbidden):
+		return kindForbidden
+	case errors.Is(err, ErrUnavailable):
+		return kindUnavailable
+	}
+	return kindOther
+}

@@ -11,27 +11,28 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// How test isolation works, all of it in this file:
+//
+//   - [Engines.TestIsolation] calls isolate, which takes one connection from
+//     each engine's pool, begins the outer transaction on it (pinEngine), and
+//     installs it in the engine's isoSlot.
+//   - While the slot is set, the engine's source (engine.source) is the
+//     *pinned instead of its pool: every lease, a request's or an
+//     Engines.Acquire's, waits for the pinned connection (one holder at a
+//     time, through sem) and runs inside a savepoint on it (pinned.acquire).
+//     A Begin on the lease nests a savepoint.
+//   - The pinned connection outlives each lease, so results the holder left
+//     unread are drained (pinned.drains), and pinned.release rolls back the
+//     lease's open transactions, then keeps its savepoint, or rolls it back
+//     if a statement failed in it.
+//   - rollback (or Engines.Close) clears the slot and rolls the outer
+//     transaction back (pinned.close): nothing the test did remains.
+
 var errIsolationEnded = errors.New("fiberdb: test isolation ended")
 
-// TestIsolation makes everything that follows undoable, for tests: it pins
-// one connection per engine inside an outer transaction, and until rollback
-// is called, [Conn], [ConnFor] and [Engines.Acquire] hand out a savepoint on
-// it. A handler's Begin becomes a nested savepoint and its Commit releases
-// that savepoint, so later requests in the same test see committed work;
-// work a request left uncommitted is rolled back when it ends, as always.
-// Statements a request runs outside any transaction stay, as autocommit
-// would keep them, unless one of its statements failed: then the request's
-// work is discarded, because a failed statement aborts the savepoint.
-//
-// It needs no app or request: call it at the start of a test. Requests on one
-// engine share the pinned connection and are served one at a time (a second
-// waits up to AcquireTimeout). Code that takes a pool from [Engines.Engine]
-// directly bypasses isolation.
-//
-// rollback undoes everything, releases the pinned connections and ends
-// isolation; it is safe to call more than once. It returns
-// [ErrIsolationActive] if isolation is already active.
-func (e *Engines) TestIsolation(ctx context.Context) (rollback func() error, err error) {
+// isolate is [Engines.TestIsolation]: it pins every engine's connection
+// and installs it as the engine's source.
+func isolate(ctx context.Context, e *Engines) (rollback func() error, err error) {
 	pins := make(map[*engine]*pinned, len(e.engines))
 	undo := func() error {
 		var errs error
@@ -62,25 +63,6 @@ func (e *Engines) TestIsolation(ctx context.Context) (rollback func() error, err
 	}, nil
 }
 
-// Acquire returns a connection to the named engine for code that runs
-// outside a request: jobs, CLIs and tests (Flask-SQLAlchemy-Lite's
-// sessionmaker). The caller must call release, which rolls back a
-// transaction left open and returns the connection; it is idempotent, and
-// the connection answers [ErrConnReleased] afterwards. Under
-// [Engines.TestIsolation] it is a savepoint on the pinned connection, like a
-// request's. ctx bounds the wait for a connection.
-func (e *Engines) Acquire(ctx context.Context, name string) (db DBTX, release func() error, err error) {
-	eng, err := e.lookup(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	h, err := eng.acquireLease(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return h, func() error { return h.l.end(ctx) }, nil
-}
-
 // isoSlot holds an engine's pinned connection while isolation is active.
 type isoSlot struct{ p atomic.Pointer[pinned] }
 
@@ -94,9 +76,10 @@ func (s *isoSlot) end() {
 	}
 }
 
-// pinned is one engine's connection held for the whole isolated test. sem
-// lets one lease at a time use it: a pgx connection is not safe for
-// concurrent use.
+// pinned is one engine's connection held for the whole isolated test, and
+// the engine's source while isolation is active: each lease is a savepoint
+// on it. sem lets one lease at a time use it: a pgx connection is not safe
+// for concurrent use.
 type pinned struct {
 	conn    *pgxpool.Conn
 	tx      pgx.Tx
@@ -119,30 +102,37 @@ func pinEngine(ctx context.Context, pool *pgxpool.Pool) (*pinned, error) {
 	return &pinned{conn: conn, tx: tx, sem: make(chan struct{}, 1)}, nil
 }
 
-// begin waits for the pinned connection and opens the lease's savepoint.
-func (p *pinned) begin(ctx context.Context) (pgx.Tx, error) {
+var _ source = (*pinned)(nil)
+
+// acquire waits for the pinned connection and opens the lease's savepoint.
+func (p *pinned) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
 	select {
 	case p.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for pinned connection: %w", context.Cause(ctx))
+		return nil, nil, fmt.Errorf("wait for pinned connection: %w", context.Cause(ctx))
 	}
 	if p.closed {
 		<-p.sem
-		return nil, errIsolationEnded
+		return nil, nil, errIsolationEnded
 	}
 	sp, err := p.tx.Begin(ctx)
 	if err != nil {
 		<-p.sem
-		return nil, fmt.Errorf("savepoint: %w", err)
+		return nil, nil, fmt.Errorf("savepoint: %w", err)
 	}
 	p.sp = sp
-	return sp, nil
+	return sp, nil, nil
 }
 
-// finish ends a lease: its own transactions roll back, then its savepoint is
-// released (kept) or, if a statement failed in it, rolled back. If isolation
-// ended while the lease held the pinned connection, finish closes it.
-func (p *pinned) finish(parent context.Context, txs []pgx.Tx) error {
+// drains: the pinned connection serves the next lease, so results left
+// unread must be read.
+func (*pinned) drains() bool { return true }
+
+// release ends a lease: its own transactions roll back, then its savepoint
+// is released (kept) or, if a statement failed in it, rolled back. If
+// isolation ended while the lease held the pinned connection, release closes
+// it.
+func (p *pinned) release(parent context.Context, _ *pgxpool.Conn, txs []pgx.Tx) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
 	defer cancel()
 	defer func() { <-p.sem }()

@@ -5,10 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/fiberdb/fiberdb/internal/lookup"
 )
+
+// A request's life, as the handler New returns runs it:
+//
+//  1. Start: the resolver names the engine, Config.Authorize may refuse it,
+//     and the request's binding goes into Locals (no allocation, no
+//     connection). A failure answers through Config.ErrorHandler, and no
+//     route handler runs.
+//  2. First Conn or ConnFor (conn.go, state.go): a pooled state replaces the
+//     binding and takes a connection from the engine's source (source.go)
+//     within AcquireTimeout (deadline.go).
+//  3. End, when c.Next returns by success, error or panic: see end below.
 
 // stateKey is the Locals key of a request's fiberdb value: its *binding until
 // it acquires a connection, then its *state. A pointer, so that fasthttp's
@@ -26,50 +38,10 @@ type binding struct {
 
 // middleware is what every request of one fiberdb.New shares.
 type middleware struct {
-	engines *Engines
-	dl      *deadlines
-	// Resolvers return the config's own strings, so comparing with a
-	// binding's name is mostly a pointer check: for a few engines a scan
-	// beats hashing the name; past scanLimit the map wins.
-	list     []*binding
-	bindings map[string]*binding
-}
-
-const scanLimit = 8
-
-func (mw *middleware) binding(name string) (*binding, bool) {
-	if mw.list != nil {
-		for _, b := range mw.list {
-			if b.eng.name == name {
-				return b, true
-			}
-		}
-		return nil, false
-	}
-	b, ok := mw.bindings[name]
-	return b, ok
-}
-
-// state is a request's leases, made by its first Conn or ConnFor. States are
-// pooled, so that a request using one engine allocates only its handle: the
-// first lease lives inside the state, and the handle is what tells a holder
-// from a later request's holder of the same lease.
-type state struct {
-	b     *binding
-	first lease     // acquired once h is set
-	h     *handle   // first's handle, or nil
-	more  []*handle // other engines, through ConnFor; their leases are not reused
-	gen   uint64    // counts resets, so an acquire that outlived its request can tell
-}
-
-var statePool = sync.Pool{New: func() any { return new(state) }}
-
-// reset readies st, whose leases have ended, for the pool.
-func (st *state) reset() {
-	st.gen++
-	st.b, st.h = nil, nil
-	clear(st.more)
-	st.more = st.more[:0]
+	cfg      Config
+	engines  *Engines
+	dl       *deadlines
+	bindings lookup.Table[*binding] // keyed by the config's own names
 }
 
 // New returns the fiberdb middleware. For each request it resolves the tenant
@@ -92,20 +64,18 @@ func (st *state) reset() {
 // releases it.
 func New(config ...Config) fiber.Handler {
 	cfg := configDefault(config...)
-	mw := &middleware{engines: cfg.Engines, dl: newDeadlines(cfg.AcquireTimeout), bindings: map[string]*binding{}}
+	mw := &middleware{cfg: cfg, engines: cfg.Engines, dl: newDeadlines(cfg.AcquireTimeout)}
+	bindings := make(map[string]*binding, len(cfg.Engines.names))
 	for _, name := range cfg.Engines.names {
-		b := &binding{eng: cfg.Engines.engines[name], mw: mw}
-		mw.bindings[name] = b
-		if len(cfg.Engines.names) <= scanLimit {
-			mw.list = append(mw.list, b)
-		}
+		bindings[name] = &binding{eng: cfg.Engines.engines[name], mw: mw}
 	}
+	mw.bindings = lookup.New(bindings)
 
 	return func(c *fiber.Ctx) (err error) {
 		if cfg.Next != nil && cfg.Next(c) {
 			return c.Next()
 		}
-		b, err := mw.resolve(c, &cfg)
+		b, err := mw.resolve(c)
 		if err != nil {
 			cfg.Engines.counts.failure(err)
 			return cfg.ErrorHandler(c, err)
@@ -119,22 +89,8 @@ func New(config ...Config) fiber.Handler {
 		defer func() {
 			st, used := uv.UserValue(stateKey).(*state)
 			uv.SetUserValue(stateKey, outer)
-			if !used {
-				return // the handler never asked for a connection
-			}
-			releaseErr := st.release(c)
-			st.reset()
-			statePool.Put(st)
-			if errors.Is(err, ErrUnavailable) {
-				err = cfg.ErrorHandler(c, err)
-			}
-			if releaseErr != nil {
-				cfg.Logger.LogAttrs(c.UserContext(), slog.LevelError, "fiberdb: release failed",
-					slog.String("tenant", b.eng.name), slog.Any("error", releaseErr))
-				// A failed release means a transaction was left open, so the
-				// request's work is lost: a 500, whose text (Fiber sends it to
-				// the client) says nothing of the database.
-				err = errors.Join(err, &StatusError{Status: fiber.NewError(fiber.StatusInternalServerError), Err: releaseErr})
+			if used { // else the handler never asked for a connection
+				err = mw.end(c, st, err)
 			}
 		}()
 		return c.Next()
@@ -143,33 +99,57 @@ func New(config ...Config) fiber.Handler {
 
 // resolve runs the resolver and Authorize, and returns the engine's binding,
 // which holds the config's own name, never a string from the request.
-func (mw *middleware) resolve(c *fiber.Ctx, cfg *Config) (*binding, error) {
-	name, err := cfg.Resolver(c)
+func (mw *middleware) resolve(c *fiber.Ctx) (*binding, error) {
+	name, err := mw.cfg.Resolver(c)
 	if err != nil {
 		return nil, err
 	}
-	b, ok := mw.binding(name)
+	b, ok := mw.bindings.Get(name)
 	if !ok {
 		_, err := mw.engines.lookup(name) // for its error
 		return nil, err
 	}
-	if cfg.Authorize != nil {
-		if err := cfg.Authorize(c, b.eng.name); err != nil {
+	if mw.cfg.Authorize != nil {
+		if err := mw.cfg.Authorize(c, b.eng.name); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrForbidden, err)
 		}
 	}
 	return b, nil
 }
 
-// release ends every lease, joining their errors.
-func (st *state) release(c *fiber.Ctx) error {
+// end is what happens when a request that used the database ends; err is
+// what the rest of the chain returned.
+//
+//  1. Every lease ends (lease.end): transactions the handler left open are
+//     rolled back on a fresh context bounded by cleanupTimeout, and each
+//     connection goes back to its source. From then on every handle, row,
+//     batch and transaction of the request answers ErrConnReleased.
+//  2. The state goes back to its pool for a later request.
+//  3. An acquire failure the handler returned becomes the ErrorHandler's
+//     answer (503 by default). A failed release is logged and answers a
+//     generic 500: the request's work was lost.
+func (mw *middleware) end(c *fiber.Ctx, st *state, err error) error {
 	parent := c.UserContext()
-	var err error
+	var releaseErr error
 	if st.h != nil {
-		err = endLease(parent, &st.first)
+		releaseErr = endLease(parent, &st.first)
 	}
 	for _, h := range st.more {
-		err = errors.Join(err, endLease(parent, h.l))
+		releaseErr = errors.Join(releaseErr, endLease(parent, h.l))
+	}
+	tenant := st.b.eng.name
+	st.reset()
+	statePool.Put(st)
+
+	if classify(err) == kindUnavailable {
+		err = mw.cfg.ErrorHandler(c, err)
+	}
+	if releaseErr != nil {
+		mw.cfg.Logger.LogAttrs(parent, slog.LevelError, "fiberdb: release failed",
+			slog.String("tenant", tenant), slog.Any("error", releaseErr))
+		// The response text (Fiber sends it to the client) says nothing of
+		// the database.
+		err = errors.Join(err, &StatusError{Status: fiber.NewError(fiber.StatusInternalServerError), Err: releaseErr})
 	}
 	return err
 }

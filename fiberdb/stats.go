@@ -1,14 +1,10 @@
 package fiberdb
 
-import (
-	"errors"
-	"sync/atomic"
-
-	"github.com/fiberdb/fiberdb/tenancy"
-)
+import "sync/atomic"
 
 // ResolveStats counts the middleware's tenant resolutions since [Open],
-// across every middleware built on the same [Engines].
+// across every middleware built on the same [Engines]. A failure is counted
+// under the same kind as the status the default ErrorHandler answers for it.
 type ResolveStats struct {
 	// Resolved counts requests that reached each engine (every engine is
 	// present, zero or not).
@@ -17,7 +13,8 @@ type ResolveStats struct {
 	NoTenant uint64
 	// Malformed counts requests whose tenant could not be read safely (400).
 	Malformed uint64
-	// UnknownTenant counts requests naming a tenant that is not configured (404).
+	// UnknownTenant counts requests naming a tenant that is not configured,
+	// or that Config.Authorize refused as unknown (404).
 	UnknownTenant uint64
 	// Refused counts tenants that Config.Authorize refused (403).
 	Refused uint64
@@ -25,40 +22,21 @@ type ResolveStats struct {
 	Failed uint64
 }
 
-// ResolveStats returns the current counts. It is cheap and safe to call
-// concurrently, for example from a metrics scrape.
-func (e *Engines) ResolveStats() ResolveStats {
-	s := ResolveStats{
-		Resolved:      make(map[string]uint64, len(e.engines)),
-		NoTenant:      e.counts.noTenant.Load(),
-		Malformed:     e.counts.malformed.Load(),
-		UnknownTenant: e.counts.unknown.Load(),
-		Refused:       e.counts.refused.Load(),
-		Failed:        e.counts.failed.Load(),
-	}
-	for name, eng := range e.engines {
-		s.Resolved[name] = eng.resolved.Load()
-	}
-	return s
-}
+// resolveCounts counts failed resolutions by kind. Successes are counted on
+// their engine.
+type resolveCounts [numKinds]atomic.Uint64
 
-type resolveCounts struct {
-	noTenant, malformed, unknown, refused, failed atomic.Uint64
-}
+func (c *resolveCounts) failure(err error) { c[classify(err)].Add(1) }
 
-// failure records one failed resolution by the kind of err. Successes are
-// counted on their engine.
-func (c *resolveCounts) failure(err error) {
-	switch {
-	case errors.Is(err, ErrForbidden):
-		c.refused.Add(1)
-	case errors.Is(err, tenancy.ErrMalformed):
-		c.malformed.Add(1)
-	case errors.Is(err, tenancy.ErrNoTenant):
-		c.noTenant.Add(1)
-	case errors.Is(err, tenancy.ErrUnknownTenant), errors.Is(err, ErrEngineNotDefined):
-		c.unknown.Add(1)
-	default:
-		c.failed.Add(1)
+func (c *resolveCounts) stats(resolved map[string]uint64) ResolveStats {
+	return ResolveStats{
+		Resolved:      resolved,
+		NoTenant:      c[kindNoTenant].Load(),
+		Malformed:     c[kindMalformed].Load(),
+		UnknownTenant: c[kindUnknown].Load(),
+		Refused:       c[kindForbidden].Load(),
+		// A resolver that fails for want of a connection is a failure like
+		// any other that fiberdb does not know.
+		Failed: c[kindOther].Load() + c[kindUnavailable].Load(),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/fiberdb/fiberdb/fiberdb"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/tenancy"
 )
 
 func TestResolveStats(t *testing.T) {
@@ -40,6 +42,35 @@ func TestResolveStats(t *testing.T) {
 		UnknownTenant: 1,
 		Malformed:     1,
 		Refused:       1,
+	}, e.ResolveStats())
+}
+
+// Regression (issue 12): an Authorize that refuses with an error matching
+// tenancy.ErrUnknownTenant answered 404 but was counted as refused. The
+// status and the counter now come from one classification: 404, unknown.
+func TestAuthorizeUnknownIsCountedAsAnswered(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default", "acme")
+	var handled []error
+	app := newApp(fiberdb.Config{
+		Engines: e,
+		Authorize: func(*fiber.Ctx, string) error {
+			return fmt.Errorf("hide it: %w", tenancy.ErrUnknownTenant)
+		},
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			handled = append(handled, err)
+			return fiberdb.DefaultErrorHandler(c, err)
+		},
+	})
+	app.Get("/", func(*fiber.Ctx) error { return nil })
+	status, _ := get(t, app, "acme.test", "/")
+	require.Equal(t, fiber.StatusNotFound, status)
+	require.Len(t, handled, 1)
+	require.ErrorIs(t, handled[0], fiberdb.ErrForbidden, "the cause is kept")
+	require.ErrorIs(t, handled[0], tenancy.ErrUnknownTenant)
+	require.Equal(t, fiberdb.ResolveStats{
+		Resolved:      map[string]uint64{"default": 0, "acme": 0},
+		UnknownTenant: 1,
 	}, e.ResolveStats())
 }
 

@@ -1,0 +1,83 @@
+package fiberdb
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// source is where a lease's connection comes from and goes back to. An
+// engine's is its pool ([pooled]); while test isolation is active, a
+// savepoint on the pinned connection takes its place ([*pinned], in
+// isolation.go). Another kind fits the same shape: a tenant that shares
+// another engine's pool would take a connection from that pool and hand the
+// lease a DBTX whose every transaction, explicit or implicit, begins with
+// set_config(name, value, true).
+type source interface {
+	// acquire takes a connection for a new lease: what its statements run
+	// on, and the pooled connection under it, if the lease owns one.
+	acquire(ctx context.Context) (db DBTX, conn *pgxpool.Conn, err error)
+
+	// release ends a lease: it rolls back txs, the transactions begun
+	// through it (newest first), and gives the connection back. parent
+	// supplies values, not cancellation: cleanup runs on its own bounded
+	// context, so that it runs even for a request whose context is done.
+	release(parent context.Context, conn *pgxpool.Conn, txs []pgx.Tx) error
+
+	// drains reports whether the connection outlives the lease, so that
+	// results the holder leaves unread must be read to the end when the
+	// lease ends; a pooled connection left busy is destroyed instead.
+	drains() bool
+}
+
+// pooled is an engine's own pool as a source.
+type pooled struct{ pool *pgxpool.Pool }
+
+func (p pooled) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return conn, conn, nil
+}
+
+func (pooled) drains() bool { return false }
+
+// release rolls back what the holder left open and releases the connection;
+// pgxpool destroys one that is closed, busy with unread results, or still in
+// a transaction.
+func (pooled) release(parent context.Context, conn *pgxpool.Conn, txs []pgx.Tx) error {
+	defer conn.Release()
+	pg := conn.Conn().PgConn()
+	if pg.IsClosed() || pg.IsBusy() {
+		// Release destroys it: unread rows or a dead socket cannot be reused.
+		return nil
+	}
+	if len(txs) == 0 && pg.TxStatus() == 'I' {
+		return nil // the fast path: no timer, no round trip
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
+	defer cancel()
+	err := rollbackAll(ctx, txs)
+	if pg.TxStatus() != 'I' && !pg.IsClosed() {
+		// A transaction opened with a plain "BEGIN" statement.
+		if _, rbErr := conn.Exec(ctx, "ROLLBACK"); rbErr != nil {
+			err = errors.Join(err, rbErr)
+		}
+	}
+	return err
+}
+
+// rollbackAll rolls back txs, newest first. pgx.ErrTxClosed means the
+// holder already committed or rolled back, as it should have.
+func rollbackAll(ctx context.Context, txs []pgx.Tx) error {
+	var err error
+	for i := len(txs) - 1; i >= 0; i-- {
+		if rbErr := txs[i].Rollback(ctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+			err = errors.Join(err, rbErr)
+		}
+	}
+	return err
+}

@@ -1,0 +1,77 @@
+package fiberdb
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// state is a request's leases, made by its first Conn or ConnFor. States are
+// pooled, so that a request using one engine allocates only its handle: the
+// first lease lives inside the state, and the handle is what tells a holder
+// from a later request's holder of the same lease.
+type state struct {
+	b     *binding
+	first lease     // acquired once h is set
+	h     *handle   // first's handle, or nil
+	more  []*handle // other engines, through ConnFor; their leases are not reused
+	gen   uint64    // counts resets, so an acquire that outlived its request can tell
+}
+
+var statePool = sync.Pool{New: func() any { return new(state) }}
+
+// requestState returns the request's state, making it on first use.
+func requestState(c *fiber.Ctx) (*state, error) {
+	uv := c.Context() // Locals without its variadic wrapper, as in New
+	switch v := uv.UserValue(stateKey).(type) {
+	case *state:
+		return v, nil
+	case *binding:
+		st := statePool.Get().(*state) //nolint:forcetypeassert,errcheck // the pool holds only states
+		st.b = v
+		uv.SetUserValue(stateKey, st)
+		return st, nil
+	}
+	return nil, ErrNotRegistered
+}
+
+// lease returns the request's connection to eng, acquiring it on first use.
+func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
+	if st.first.engine == eng && st.h != nil {
+		return st.h, nil
+	}
+	for _, h := range st.more {
+		if h.l.engine == eng {
+			return h, nil
+		}
+	}
+	ctx, cancel := st.b.mw.dl.context(c.UserContext())
+	defer cancel()
+	gen := st.gen
+	acq, err := eng.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.gen != gen {
+		// The request ended while this acquire waited, and the state may now
+		// serve another one: Conn was called from a goroutine that outlived
+		// its request. Its connection goes straight back.
+		return nil, errors.Join(ErrConnReleased, acq.into(new(lease)).l.end(ctx))
+	}
+	if st.h == nil {
+		st.h = acq.into(&st.first)
+		return st.h, nil
+	}
+	h := acq.into(new(lease))
+	st.more = append(st.more, h)
+	return h, nil
+}
+
+// reset readies st, whose leases have ended, for the pool.
+func (st *state) reset() {
+	st.gen++
+	st.b, st.h = nil, nil
+	clear(st.more)
+	st.more = st.more[:0]
+}
