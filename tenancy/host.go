@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
+	"github.com/valyala/fasthttp"
 
 	"github.com/fiberdb/fiberdb/internal/hostname"
 	"github.com/fiberdb/fiberdb/internal/lookup"
@@ -20,6 +21,7 @@ import (
 // host name; it never quotes the value, which the client controls.
 var (
 	errBadHost           = fmt.Errorf("host: %w", ErrMalformed)
+	errHostRepeated      = fmt.Errorf("host header repeated: %w", ErrMalformed)
 	errForwardedList     = fmt.Errorf("X-Forwarded-Host holds several hosts: %w", ErrMalformed)
 	errForwardedRepeated = fmt.Errorf("X-Forwarded-Host repeated: %w", ErrMalformed)
 )
@@ -155,7 +157,8 @@ type appTrust struct {
 	never bool // EnableTrustedProxyCheck with no TrustedProxies
 }
 
-// raw is c.Hostname(), not yet normalized, with three differences. It refuses a
+// raw is c.Hostname(), not yet normalized, with four differences. It refuses
+// what fasthttp would repair in silence (see [checkHost]). It refuses a
 // forwarded list ("a, b") or repeated X-Forwarded-Host lines: Fiber would take
 // the first value, which a proxy that appends rather than overwrites leaves to
 // the client. It skips the X-Forwarded-Host lookup for an app that trusts no
@@ -164,6 +167,9 @@ type appTrust struct {
 // It returns a view of the request's buffer: look it up, never keep it. An
 // empty host is [ErrNoTenant].
 func (r *hostReader) raw(c *fiber.Ctx) (string, error) {
+	if err := checkHost(&c.Request().Header); err != nil {
+		return "", err
+	}
 	var raw string
 	var forwarded [][]byte // every line: Peek would hide all but the first
 	if !r.trustsNoProxy(c) {
@@ -203,4 +209,57 @@ func (r *hostReader) trustsNoProxy(c *fiber.Ctx) bool {
 		warn(warnNoProxyCheck)
 	}
 	return t.never
+}
+
+// checkHost refuses a request whose host fasthttp would repair in silence:
+// user info in the Host header or in an absolute-form request target, which
+// fasthttp strips ("evil@acme.example.com" would be served as
+// acme.example.com), and a Host header sent on more than one line, of which
+// fasthttp keeps the last (RFC 9112 requires a 400). It reads the raw bytes
+// and allocates nothing.
+func checkHost(h *fasthttp.RequestHeader) error {
+	if bytes.IndexByte(h.Host(), '@') >= 0 {
+		return errBadHost
+	}
+	if target := h.RequestURI(); len(target) > 0 && target[0] != '/' {
+		if i := bytes.Index(target, schemeSep); i >= 0 {
+			authority := target[i+len(schemeSep):]
+			if end := bytes.IndexAny(authority, "/?#"); end >= 0 {
+				authority = authority[:end]
+			}
+			if bytes.IndexByte(authority, '@') >= 0 {
+				return errBadHost
+			}
+		}
+	}
+	if repeatedHost(h.RawHeaders()) {
+		return errHostRepeated
+	}
+	return nil
+}
+
+var (
+	schemeSep = []byte("://")
+	hostName  = []byte("host")
+)
+
+// repeatedHost reports whether raw, a request's header lines as received,
+// holds more than one Host line. A request built in code has no raw lines.
+func repeatedHost(raw []byte) bool {
+	seen := false
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if len(line) > len(hostName) && line[len(hostName)] == ':' && bytes.EqualFold(line[:len(hostName)], hostName) {
+			if seen {
+				return true
+			}
+			seen = true
+		}
+	}
+	return false
 }

@@ -656,6 +656,12 @@ func TestByHostAllocs(t *testing.T) {
 			want: "acme",
 		},
 		{
+			name: "by host hit on a request read off the wire",
+			r:    tenancy.ByHost(map[string]string{"acme.example.com": "acme"}),
+			c:    rawCtx(t, "GET http://acme.example.com/todos HTTP/1.1\r\nUser-Agent: x\r\nHost: acme.example.com\r\nAccept: */*\r\n\r\n"),
+			want: "acme",
+		},
+		{
 			name: "by host hit on a forwarded host",
 			r:    tenancy.ByHost(map[string]string{"acme.example.com": "acme"}),
 			c:    hitCtx(t, "other.example.com", fiber.HeaderXForwardedHost, "acme.example.com"),

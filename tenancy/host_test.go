@@ -1,0 +1,67 @@
+package tenancy_test
+
+import (
+	"bufio"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fiberdb/fiberdb/tenancy"
+)
+
+// rawCtx returns a Ctx for raw, parsed by fasthttp as its server parses a
+// request off the wire, so that its raw header lines are kept.
+func rawCtx(tb testing.TB, raw string) *fiber.Ctx {
+	tb.Helper()
+	app := fiber.New(fiber.Config{EnableTrustedProxyCheck: true})
+	fctx := &fasthttp.RequestCtx{}
+	require.NoError(tb, fctx.Request.Read(bufio.NewReader(strings.NewReader(raw))))
+	c := app.AcquireCtx(fctx)
+	tb.Cleanup(func() { app.ReleaseCtx(c) })
+	return c
+}
+
+// Issue 12: fasthttp strips user info from the host and keeps the last of
+// several Host lines, so without reading the raw request these resolved.
+func TestByHostRefusesWhatFasthttpRepairs(t *testing.T) {
+	t.Parallel()
+	byHost := tenancy.ByHost(map[string]string{"t0.test": "t0", "t1.test": "t1"})
+	bySubdomain := tenancy.BySubdomain("test", []string{"t0", "t1"})
+	tests := []struct {
+		name    string
+		raw     string
+		want    string
+		wantErr error
+	}{
+		{name: "a plain host", raw: "GET / HTTP/1.1\r\nHost: t0.test\r\n\r\n", want: "t0"},
+		{name: "an absolute target", raw: "GET http://t0.test/x HTTP/1.1\r\nHost: t0.test\r\n\r\n", want: "t0"},
+		{name: "other headers that start like host", raw: "GET / HTTP/1.1\r\nHost: t0.test\r\nHostname: x\r\nX-Host: y\r\n\r\n", want: "t0"},
+		{name: "user info in the host", raw: "GET / HTTP/1.1\r\nHost: evil@t0.test\r\n\r\n", wantErr: tenancy.ErrMalformed},
+		{name: "user and password in the host", raw: "GET / HTTP/1.1\r\nHost: u:p@t0.test:80\r\n\r\n", wantErr: tenancy.ErrMalformed},
+		{
+			name:    "user info in an absolute target",
+			raw:     "GET http://evil@t0.test/x HTTP/1.1\r\nHost: t0.test\r\n\r\n",
+			wantErr: tenancy.ErrMalformed,
+		},
+		{name: "an at sign in the path is fine", raw: "GET http://t0.test/@me HTTP/1.1\r\nHost: t0.test\r\n\r\n", want: "t0"},
+		{name: "two host lines", raw: "GET / HTTP/1.1\r\nHost: t1.test\r\nHost: t0.test\r\n\r\n", wantErr: tenancy.ErrMalformed},
+		{name: "two host lines naming one host", raw: "GET / HTTP/1.1\r\nHost: t0.test\r\nHost: t0.test\r\n\r\n", wantErr: tenancy.ErrMalformed},
+		{name: "two host lines in other cases", raw: "GET / HTTP/1.1\r\nhost: t1.test\r\nHOST: t0.test\r\n\r\n", wantErr: tenancy.ErrMalformed},
+		{name: "two host lines with bare line feeds", raw: "GET / HTTP/1.1\nHost: t1.test\nHost: t0.test\n\n", wantErr: tenancy.ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for _, r := range []tenancy.Resolver{byHost, bySubdomain} {
+				engine, err := r(rawCtx(t, tt.raw))
+				requireResult(t, tt.want, tt.wantErr, engine, err)
+				if err != nil {
+					require.NotContains(t, err.Error(), "evil", "errors must not quote the client's host")
+				}
+			}
+		})
+	}
+}
