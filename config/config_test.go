@@ -267,7 +267,7 @@ func TestLoadCoercion(t *testing.T) {
 		{name: "a list as an int", option: "pool_max_conns", value: []any{8}, wantErr: notInt},
 		{
 			name: "an int beyond int32", option: "pool_max_conns", value: int64(1) << 31,
-			wantErr: `'SQLALCHEMY_ENGINES["default"]["pool_max_conns"]' must be between 1 and 2147483647.`,
+			wantErr: `'SQLALCHEMY_ENGINES["default"]["pool_max_conns"]' must be between 1 and 10000.`,
 		},
 
 		{name: "a duration string", option: "pool_max_conn_idle_time", value: "5m", get: idleTime, want: 5 * time.Minute},
@@ -280,7 +280,7 @@ func TestLoadCoercion(t *testing.T) {
 		{name: "a string holding words", option: "pool_max_conn_idle_time", value: "5 minutes", wantErr: notDuration},
 		{
 			name: "a negative duration", option: "pool_max_conn_idle_time", value: "-5m",
-			wantErr: `'SQLALCHEMY_ENGINES["default"]["pool_max_conn_idle_time"]' must be at least 0s.`,
+			wantErr: `'SQLALCHEMY_ENGINES["default"]["pool_max_conn_idle_time"]' must be at least 1s.`,
 		},
 	}
 	for _, tt := range tests {
@@ -582,25 +582,25 @@ func TestLoadErrors(t *testing.T) {
 			name:  "a zero pool_health_check_period",
 			koanf: acme(map[string]any{"url": dsn, "pool_health_check_period": "0s"}),
 			is:    config.ErrInvalidOption,
-			want:  `'SQLALCHEMY_ENGINES["acme"]["pool_health_check_period"]' must be at least 1ms.`,
+			want:  `'SQLALCHEMY_ENGINES["acme"]["pool_health_check_period"]' must be at least 1s.`,
 		},
 		{
 			name:  "a zero pool_health_check_period in the dsn",
 			koanf: acme(dsn + "&pool_health_check_period=0s"),
 			is:    config.ErrInvalidURL,
-			want:  `'SQLALCHEMY_ENGINES["acme"]["url"]' sets pool_health_check_period below 1ms.`,
+			want:  `'SQLALCHEMY_ENGINES["acme"]["url"]' sets pool_health_check_period, which must be at least 1s.`,
 		},
 		{
 			name:  "pool_max_conns zero",
 			koanf: acme(map[string]any{"url": dsn, "pool_max_conns": 0}),
 			is:    config.ErrInvalidOption,
-			want:  `'SQLALCHEMY_ENGINES["acme"]["pool_max_conns"]' must be between 1 and 2147483647.`,
+			want:  `'SQLALCHEMY_ENGINES["acme"]["pool_max_conns"]' must be between 1 and 10000.`,
 		},
 		{
 			name:  "negative pool_min_conns",
 			koanf: acme(map[string]any{"url": dsn, "pool_min_conns": -1}),
 			is:    config.ErrInvalidOption,
-			want:  `'SQLALCHEMY_ENGINES["acme"]["pool_min_conns"]' must be between 0 and 2147483647.`,
+			want:  `'SQLALCHEMY_ENGINES["acme"]["pool_min_conns"]' must be between 0 and 100.`,
 		},
 		{
 			name:  "pool_min_conns above pool_max_conns",
@@ -638,7 +638,7 @@ func TestLoadErrors(t *testing.T) {
 			koanf: fromMap(withDefault(map[string]any{"acme": dsn})),
 			opts:  config.Options{EngineDefaults: map[string]any{"pool_max_conns": 0}},
 			is:    config.ErrInvalidOption,
-			want:  `'Options.EngineDefaults["pool_max_conns"]' must be between 1 and 2147483647.`,
+			want:  `'Options.EngineDefaults["pool_max_conns"]' must be between 1 and 10000.`,
 		},
 		{
 			name:  "settings engine_defaults that are not a map",
@@ -824,7 +824,7 @@ func TestLoadErrors(t *testing.T) {
 				`'SQLALCHEMY_ENGINES["default"]' must be defined.`,
 				`'SQLALCHEMY_ENGINES["a b"]' ` + badName,
 				`'SQLALCHEMY_ENGINES["acme"]["pool_max_con"]' is not a known option (did you mean "pool_max_conns"?).`,
-				`'SQLALCHEMY_ENGINES["acme"]["pool_max_conns"]' must be between 1 and 2147483647.`,
+				`'SQLALCHEMY_ENGINES["acme"]["pool_max_conns"]' must be between 1 and 10000.`,
 				`'SQLALCHEMY_ENGINES["globex"]["url"]' is not a valid PostgreSQL connection string: invalid port.`,
 				`'SQLALCHEMY_ENGINES["initech"]["url"]' must be defined.`,
 			}, "\n"),

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -166,8 +165,10 @@ func loadOwnPool(e *Engine, key string, entry, defaults map[string]any) []error 
 
 	opts := make(map[string]any, len(defaults)+len(entry))
 	inURL := urlOptions(dsn)
+	urlErrs := checkURLOptions(key+`["url"]`, inURL)
+	errs = append(errs, urlErrs...)
 	for k, v := range defaults {
-		if !inURL[k] { // an option in the engine's own url beats the defaults
+		if _, set := inURL[k]; !set { // an option in the engine's own url beats the defaults
 			opts[k] = v
 		}
 	}
@@ -188,8 +189,10 @@ func loadOwnPool(e *Engine, key string, entry, defaults map[string]any) []error 
 			errs = append(errs, keyErr(sub, err.Error(), ErrInvalidOption))
 		}
 	}
+	if valid && len(urlErrs) == 0 {
+		errs = append(errs, checkPool(key, pc, opts)...)
+	}
 	if valid {
-		errs = append(errs, checkPool(key, pc)...)
 		e.pool = pc
 	}
 	return errs
@@ -222,20 +225,22 @@ func engineURL(key string, raw any) (pc *pgxpool.Config, dsn string, errs []erro
 }
 
 // checkPool checks what no single option can: the options against each
-// other.
-func checkPool(key string, pc *pgxpool.Config) []error {
+// other, reported at the key that set the smaller bound (the url's when only
+// the url sets it).
+func checkPool(key string, pc *pgxpool.Config, opts map[string]any) []error {
 	var errs []error
-	if pc.HealthCheckPeriod < time.Millisecond {
-		// Only a pool_health_check_period in the url gets here; pgxpool's
-		// health check ticker would panic on it in a background goroutine.
-		errs = append(errs, keyErr(key+`["url"]`, "sets pool_health_check_period below 1ms", ErrInvalidURL))
+	check := func(opt string, n int32) {
+		if n <= pc.MaxConns {
+			return
+		}
+		if _, own := opts[opt]; own {
+			errs = append(errs, keyErr(key+"["+strconv.Quote(opt)+"]", fmt.Sprintf("must not exceed pool_max_conns (%d)", pc.MaxConns), ErrInvalidOption))
+			return
+		}
+		errs = append(errs, keyErr(key+`["url"]`, fmt.Sprintf("sets %s above pool_max_conns (%d)", opt, pc.MaxConns), ErrInvalidURL))
 	}
-	if pc.MinConns > pc.MaxConns {
-		errs = append(errs, keyErr(key+`["pool_min_conns"]`, fmt.Sprintf("must not exceed pool_max_conns (%d)", pc.MaxConns), ErrInvalidOption))
-	}
-	if pc.MinIdleConns > pc.MaxConns {
-		errs = append(errs, keyErr(key+`["pool_min_idle_conns"]`, fmt.Sprintf("must not exceed pool_max_conns (%d)", pc.MaxConns), ErrInvalidOption))
-	}
+	check("pool_min_conns", pc.MinConns)
+	check("pool_min_idle_conns", pc.MinIdleConns)
 	return errs
 }
 

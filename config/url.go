@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -69,6 +70,9 @@ func dsnFromMap(key string, m map[string]any) (string, []error) {
 // parseDSN parses dsn, reporting a failure against key without the DSN
 // itself: pgconn's redaction of passwords in malformed input is best effort.
 func parseDSN(key, dsn string) (*pgxpool.Config, error) {
+	if err := checkUserinfo(key, dsn); err != nil {
+		return nil, err
+	}
 	pc, err := pgxpool.ParseConfig(dsn)
 	if err == nil {
 		return pc, nil
@@ -86,23 +90,72 @@ func parseDSN(key, dsn string) (*pgxpool.Config, error) {
 	return nil, keyErr(key, reason, ErrInvalidURL)
 }
 
-// urlOptions returns the pool options dsn sets itself. pgconn leaves the
-// parameters it does not know, pool_* among them, in RuntimeParams.
-func urlOptions(dsn string) map[string]bool {
+// urlOptions returns the pool options dsn sets itself, with their values.
+// pgconn leaves the parameters it does not know, pool_* among them, in
+// RuntimeParams; it parses connect_timeout itself, in seconds, so that one's
+// value is "".
+func urlOptions(dsn string) map[string]string {
 	cc, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		return nil
 	}
-	set := map[string]bool{}
-	for k := range cc.RuntimeParams {
+	set := map[string]string{}
+	for k, v := range cc.RuntimeParams {
 		if _, ok := poolOptions[k]; ok {
-			set[k] = true
+			set[k] = v
 		}
 	}
 	if cc.ConnectTimeout != 0 {
-		set["connect_timeout"] = true
+		set["connect_timeout"] = ""
 	}
 	return set
+}
+
+// checkURLOptions checks the pool options a url sets with the same rules as
+// the options of an engine map, and reports them at the url's key.
+func checkURLOptions(key string, set map[string]string) []error {
+	var errs []error
+	scratch := &pgxpool.Config{ConnConfig: &pgx.ConnConfig{}}
+	for _, opt := range sortedKeys(set) {
+		if opt == "connect_timeout" {
+			continue // whole seconds, checked by pgconn
+		}
+		if err := poolOptions[opt](scratch, set[opt]); err != nil {
+			errs = append(errs, keyErr(key, "sets "+opt+", which "+err.Error(), ErrInvalidURL))
+		}
+	}
+	return errs
+}
+
+// checkUserinfo refuses a URL whose user name or password holds an "@" that
+// is not percent-encoded. The parser would split it at the wrong "@" and take
+// the password's tail for the host, which connect errors then print.
+func checkUserinfo(key, dsn string) error {
+	rest, ok := cutScheme(dsn)
+	if !ok {
+		return nil // keyword/value: quoting, not encoding, protects "@"
+	}
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	at := strings.IndexByte(rest, '@')
+	if at < 0 {
+		return nil
+	}
+	if strings.IndexByte(rest[at+1:], '@') >= 0 || strings.IndexByte(rest[:at], '/') >= 0 {
+		return keyErr(key, `has an "@" or "/" in its user name or password that is not percent-encoded: write "@" as %40 and "/" as %2F`, ErrInvalidURL)
+	}
+	return nil
+}
+
+// cutScheme returns what follows "postgres://" or "postgresql://".
+func cutScheme(dsn string) (string, bool) {
+	for _, scheme := range []string{"postgres://", "postgresql://"} {
+		if len(dsn) >= len(scheme) && strings.EqualFold(dsn[:len(scheme)], scheme) {
+			return dsn[len(scheme):], true
+		}
+	}
+	return "", false
 }
 
 func scalarString(v any) (string, bool) {
