@@ -50,8 +50,14 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	for _, db := range []string{"example_central", "example_acme"} {
-		if err = pg.DropDatabase(ctx, db); err == nil {
+	dbs := []string{"example_central", "example_acme"}
+	defer func() {
+		for _, db := range dbs {
+			_ = pg.DropDatabase(ctx, db) //nolint:errcheck // an example's housekeeping
+		}
+	}()
+	for _, db := range dbs {
+		if err = pg.DropDatabase(ctx, db); err == nil { // a killed run's
 			err = pg.CreateDatabase(ctx, db, "")
 		}
 		if err != nil {

@@ -3,7 +3,7 @@ package fiberdbtest_test
 import (
 	"context"
 	"fmt"
-	"os"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -18,61 +18,20 @@ import (
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdb"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/pgserver"
 )
 
 func TestMain(m *testing.M) { fiberdbtest.Main(m) }
 
-func TestPostgresLifecycle(t *testing.T) {
+// TestAliases: fiberdbtest's server API is pgserver's under its old names.
+func TestAliases(t *testing.T) {
 	t.Parallel()
-	fiberdbtest.Server(t) // fails under CI=true, skips elsewhere, when there is no PostgreSQL
-	ctx := t.Context()
-	pg, err := fiberdbtest.StartPostgres(ctx)
+	require.ErrorIs(t, fiberdbtest.ErrNoPostgres, pgserver.ErrNoBinaries)
+	pg, err := fiberdbtest.ConnectPostgres("postgres://u@127.0.0.1:1/x")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = pg.Close() })
-	require.NotZero(t, pg.PID())
-	require.DirExists(t, pg.Dir())
-
-	conn, err := pgx.Connect(ctx, pg.URL())
-	require.NoError(t, err)
-	_, err = conn.Exec(ctx, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)")
-	require.NoError(t, err)
-	require.NoError(t, conn.Close(ctx))
-
-	pid := pg.PID()
-	require.NoError(t, pg.Stop())
-	require.Zero(t, pg.PID())
-	require.NoDirExists(t, fmt.Sprintf("/proc/%d", pid), "the server process is gone")
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	_, err = pgx.Connect(cctx, pg.URL())
-	require.Error(t, err, "a stopped server refuses connections")
-
-	require.NoError(t, pg.Start(ctx))
-	conn, err = pgx.Connect(ctx, pg.URL())
-	require.NoError(t, err)
-	var v int
-	require.NoError(t, conn.QueryRow(ctx, "SELECT v FROM kept").Scan(&v))
-	require.Equal(t, 42, v, "data survives a restart")
-	require.NoError(t, conn.Close(ctx))
-
-	dir := pg.Dir()
-	require.NoError(t, pg.Close())
-	require.NoError(t, pg.Close(), "Close is idempotent")
-	require.NoDirExists(t, dir)
-}
-
-func TestServerAsRootRunsAsPostgres(t *testing.T) {
-	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("only meaningful as root")
-	}
-	pg := fiberdbtest.Server(t)
-	if pg.PID() == 0 {
-		t.Skip("the shared server is external")
-	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pg.PID()))
-	require.NoError(t, err)
-	require.NotRegexp(t, `(?m)^Uid:\s+0\s`, string(status), "PostgreSQL refuses root; the helper must drop privileges")
+	require.IsType(t, (*pgserver.Server)(nil), pg)
+	_, err = fiberdbtest.StartPostgres(t.Context(), fiberdbtest.PostgresOptions{BinDir: t.TempDir()})
+	require.Error(t, err, "an empty bin dir holds no initdb")
 }
 
 func TestTemplateAndDatabase(t *testing.T) {
@@ -130,84 +89,99 @@ func TestRequestBuilders(t *testing.T) {
 	require.Equal(t, "localhost globex ", body)
 }
 
-// isolated is one database, with an app on it, that outlives the subtests
-// of TestIsolationAcrossTests.
-var isolated struct {
-	once    sync.Once
-	engines *fiberdb.Engines
-	app     *fiber.App
-	err     error
+// TestRequestBodyParser: a body gets a Content-Type BodyParser understands
+// (issue 13: a POST to a BodyParser handler answered 422).
+func TestRequestBodyParser(t *testing.T) {
+	t.Parallel()
+	type todo struct {
+		Title string `json:"title" form:"title"`
+	}
+	app := fiber.New()
+	app.Post("/todos", func(c *fiber.Ctx) error {
+		var in todo
+		if err := c.BodyParser(&in); err != nil {
+			return err
+		}
+		return c.SendString(string(c.Request().Header.ContentType()) + " " + in.Title)
+	})
+	for _, tc := range []struct{ name, body, want string }{
+		{"json object", `{"title":"Buy milk"}`, "application/json Buy milk"},
+		{"form", "title=Buy+milk", "application/x-www-form-urlencoded Buy milk"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, req := range []*http.Request{
+				fiberdbtest.HostRequest(fiber.MethodPost, "acme.localhost", "/todos", strings.NewReader(tc.body)),
+				fiberdbtest.HeaderRequest(fiber.MethodPost, "X-Tenant", "acme", "/todos", strings.NewReader(tc.body)),
+			} {
+				status, body := fiberdbtest.Do(t, app, req)
+				require.Equal(t, fiber.StatusOK, status, body)
+				require.Equal(t, tc.want, body)
+			}
+		})
+	}
+	t.Run("plain text is not parsed", func(t *testing.T) {
+		t.Parallel()
+		req := fiberdbtest.HostRequest(fiber.MethodPost, "acme.localhost", "/todos", strings.NewReader("Buy milk"))
+		require.Equal(t, fiber.MIMETextPlainCharsetUTF8, req.Header.Get(fiber.HeaderContentType))
+	})
+	t.Run("the caller's type wins", func(t *testing.T) {
+		t.Parallel()
+		req := fiberdbtest.HostRequest(fiber.MethodPost, "acme.localhost", "/todos", strings.NewReader(`{"title":"x"}`))
+		req.Header.Set(fiber.HeaderContentType, fiber.MIMETextPlain)
+		status, _ := fiberdbtest.Do(t, app, req)
+		require.Equal(t, fiber.StatusUnprocessableEntity, status, "BodyParser does not read text/plain")
+	})
+	t.Run("no body, no type", func(t *testing.T) {
+		t.Parallel()
+		req := fiberdbtest.HostRequest(fiber.MethodGet, "acme.localhost", "/todos", nil)
+		require.Empty(t, req.Header.Get(fiber.HeaderContentType))
+	})
 }
 
+// isolatedApp opens an app on a database of its own, with a todo table.
 func isolatedApp(t *testing.T) (*fiberdb.Engines, *fiber.App) {
 	t.Helper()
-	pg := fiberdbtest.Server(t)
-	isolated.once.Do(func() {
-		ctx := context.Background()
-		if isolated.err = pg.CreateDatabase(ctx, "fiberdbtest_isolation", ""); isolated.err != nil {
-			return
-		}
-		k := koanf.New(".")
-		if isolated.err = k.Load(confmap.Provider(map[string]any{
-			"SQLALCHEMY_ENGINES": map[string]any{"default": pg.ConnString("fiberdbtest_isolation")},
-		}, ""), nil); isolated.err != nil {
-			return
-		}
-		conf, err := config.Load(k)
-		if err != nil {
-			isolated.err = err
-			return
-		}
-		e, err := fiberdb.Open(ctx, conf)
-		if err != nil {
-			isolated.err = err
-			return
-		}
-		pool, _ := e.Default() //nolint:errcheck // "default" is configured just above
-		if _, isolated.err = pool.Exec(ctx, "CREATE TABLE todo (title text)"); isolated.err != nil {
-			return
-		}
-		app := fiber.New()
-		app.Use(fiberdb.New(fiberdb.Config{Engines: e}))
-		app.Post("/todos", func(c *fiber.Ctx) error {
-			db, err := fiberdb.Conn(c)
-			if err != nil {
-				return err
-			}
-			tx, err := db.Begin(c.UserContext())
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(c.UserContext(), "INSERT INTO todo VALUES ($1)", c.Query("title")); err != nil {
-				return err
-			}
-			return tx.Commit(c.UserContext())
-		})
-		app.Get("/todos/count", func(c *fiber.Ctx) error {
-			db, err := fiberdb.Conn(c)
-			if err != nil {
-				return err
-			}
-			var n int
-			if err := db.QueryRow(c.UserContext(), "SELECT count(*) FROM todo").Scan(&n); err != nil {
-				return err
-			}
-			return c.JSON(n)
-		})
-		isolated.engines, isolated.app = e, app
-	})
-	require.NoError(t, isolated.err)
-	return isolated.engines, isolated.app
-}
-
-func isolate(t *testing.T, e *fiberdb.Engines) {
-	t.Helper()
-	rollback, err := e.TestIsolation(t.Context())
+	dsn := fiberdbtest.Database(t)
+	k := koanf.New(".")
+	require.NoError(t, k.Load(confmap.Provider(map[string]any{
+		"SQLALCHEMY_ENGINES": map[string]any{"default": dsn},
+	}, ""), nil))
+	conf, err := config.Load(k)
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, rollback())
-		fiberdbtest.NoLeaks(t, e)
+	e := fiberdbtest.Open(t, conf)
+	pool, err := e.Default()
+	require.NoError(t, err)
+	_, err = pool.Exec(t.Context(), "CREATE TABLE todo (title text)")
+	require.NoError(t, err)
+	app := fiber.New()
+	app.Use(fiberdb.New(fiberdb.Config{Engines: e}))
+	app.Post("/todos", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		tx, err := db.Begin(c.UserContext())
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(c.UserContext(), "INSERT INTO todo VALUES ($1)", c.Query("title")); err != nil {
+			return err
+		}
+		return tx.Commit(c.UserContext())
 	})
+	app.Get("/todos/count", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		var n int
+		if err := db.QueryRow(c.UserContext(), "SELECT count(*) FROM todo").Scan(&n); err != nil {
+			return err
+		}
+		return c.JSON(n)
+	})
+	return e, app
 }
 
 // TestIsolationAcrossTests: a handler commits inside one test's isolation,
@@ -216,14 +190,16 @@ func isolate(t *testing.T, e *fiberdb.Engines) {
 func TestIsolationAcrossTests(t *testing.T) { //nolint:paralleltest // the subtests share one database in order
 	e, app := isolatedApp(t)
 	t.Run("handler commits", func(t *testing.T) {
-		isolate(t, e)
+		t.Cleanup(func() { fiberdbtest.NoLeaks(t, e) }) // runs after the rollback
+		fiberdbtest.Isolate(t, e)
 		status, _ := fiberdbtest.Do(t, app, fiberdbtest.HostRequest(fiber.MethodPost, "localhost", "/todos?title=committed", nil))
 		require.Equal(t, fiber.StatusOK, status)
 		_, body := fiberdbtest.Do(t, app, fiberdbtest.HostRequest(fiber.MethodGet, "localhost", "/todos/count", nil))
 		require.Equal(t, "1", body, "the commit is visible within the test")
 	})
 	t.Run("next test does not see it", func(t *testing.T) {
-		isolate(t, e)
+		t.Cleanup(func() { fiberdbtest.NoLeaks(t, e) }) // runs after the rollback
+		fiberdbtest.Isolate(t, e)
 		_, body := fiberdbtest.Do(t, app, fiberdbtest.HostRequest(fiber.MethodGet, "localhost", "/todos/count", nil))
 		require.Equal(t, "0", body, "the previous test's committed row was rolled back")
 	})

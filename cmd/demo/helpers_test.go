@@ -19,7 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/pgserver"
 )
 
 // requirePostgres skips the test when the machine has no PostgreSQL server
@@ -27,7 +27,7 @@ import (
 // one, so CI must never pass by skipping.
 func requirePostgres(t *testing.T) {
 	t.Helper()
-	if _, err := fiberdbtest.FindBinDir(); err != nil {
+	if _, err := pgserver.FindBinDir(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("PostgreSQL server binaries are required under CI=true: %v", err)
 		}

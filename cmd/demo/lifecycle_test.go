@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/pgserver"
 )
 
 // The demo's life outside the happy path: killed, interrupted early, pointed
@@ -74,7 +74,7 @@ func testInterruptedStartup(t *testing.T, bin string) {
 func testDatabaseURL(t *testing.T, bin string) {
 	t.Helper()
 	ctx := t.Context()
-	pg, err := fiberdbtest.StartPostgres(ctx)
+	pg, err := pgserver.Start(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, pg.Close()) })
 	for _, db := range []string{"central", "acme", "globex", "initech"} {

@@ -49,7 +49,7 @@ import (
 	"time"
 
 	"github.com/fiberdb/fiberdb/fiberdb"
-	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/pgserver"
 )
 
 const (
@@ -151,9 +151,9 @@ func serve(ctx context.Context, stop context.CancelFunc, o options, stdout io.Wr
 	startCtx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
 	origin := "using " + src.origin
-	var pg *fiberdbtest.Postgres
+	var pg *pgserver.Server
 	if src.embedded {
-		if pg, err = fiberdbtest.StartPostgres(startCtx); err != nil {
+		if pg, err = pgserver.Start(startCtx); err != nil {
 			return startupError(ctx, err)
 		}
 		defer func() {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdb"
-	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/pgserver"
 )
 
 // tenant is a row of the landlord's tenants table.
@@ -52,7 +52,7 @@ WHERE NOT EXISTS (SELECT 1 FROM todos)`
 
 // createDatabases creates, on the demo's own server, the database of each of
 // engines (see databaseFor).
-func createDatabases(ctx context.Context, pg *fiberdbtest.Postgres, engines []string) error {
+func createDatabases(ctx context.Context, pg *pgserver.Server, engines []string) error {
 	for _, name := range engines {
 		if err := pg.CreateDatabase(ctx, databaseFor(name), ""); err != nil {
 			return fmt.Errorf("create database for engine %q: %w", name, err)

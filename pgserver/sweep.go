@@ -1,4 +1,4 @@
-package fiberdbtest
+package pgserver
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"syscall"
 )
 
-// dirPattern names the temporary directory of every server StartPostgres
+// dirPattern names the temporary directory of every server Start
 // runs; ownerFile, inside it, holds the process ID of the process that
 // started it.
 const (

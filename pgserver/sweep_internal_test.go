@@ -1,4 +1,4 @@
-package fiberdbtest
+package pgserver
 
 import (
 	"os"
