@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fiberdb/fiberdb/bench"
 	"github.com/fiberdb/fiberdb/fiberdb"
+	"github.com/fiberdb/fiberdb/internal/benchapp"
 )
 
 // TestNoDBAllocs guards the hot path's allocation count, which is
@@ -33,12 +33,12 @@ func TestNoDBAllocs(t *testing.T) {
 // baseline, pool.Acquire and Release, allocates nothing.
 func TestDBAllocs(t *testing.T) {
 	e := openTenants(t, "acme")
-	d := newDriver(bench.FiberdbApp(e), "acme.localhost")
+	d := newDriver(benchapp.FiberdbApp(e), "acme.localhost")
 	fdb := testing.AllocsPerRun(200, d.next)
 	d.check(t)
 	pool, err := e.Engine("acme")
 	require.NoError(t, err)
-	base := newDriver(bench.PgxconnApp(pool), "acme.localhost")
+	base := newDriver(benchapp.PgxconnApp(pool), "acme.localhost")
 	baseline := testing.AllocsPerRun(200, base.next)
 	base.check(t)
 	require.Equal(t, baseline+1, fdb, "allocations per request, against the baseline's")

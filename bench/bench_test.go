@@ -11,10 +11,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
-	"github.com/fiberdb/fiberdb/bench"
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdb"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/internal/benchapp"
 	"github.com/fiberdb/fiberdb/tenancy"
 )
 
@@ -26,7 +26,7 @@ const poolSize = 4
 // nowhere is a DSN no benchmark ever dials: pools connect lazily.
 const nowhere = "postgres://bench@127.0.0.1:1/none"
 
-var tenants = bench.Tenants
+var tenants = benchapp.Tenants
 
 // BenchmarkNoDB is a route that never touches the database: bare Fiber, Fiber
 // with a middleware that only calls c.Next (the floor for any middleware),
@@ -60,7 +60,7 @@ func BenchmarkNoDB(b *testing.B) {
 // c.Hostname() to pool, against fiberdb's resolver. "paired" and "paired-3"
 // alternate baseline and fiberdb request by request and report both, and
 // pgxpool/fiberdb (ratio: fiberdb's relative throughput). "pgxconn" and
-// "paired-conn" use the second baseline, bench.PgxconnApp: a hand-written
+// "paired-conn" use the second baseline, benchapp.PgxconnApp: a hand-written
 // handler that holds one connection for the request, as fiberdb does.
 func BenchmarkSelect1(b *testing.B) {
 	b.Run("pgxpool", func(b *testing.B) {
@@ -70,13 +70,13 @@ func BenchmarkSelect1(b *testing.B) {
 		serve(b, newDriver(pgxconnApp(b, openTenants(b, "acme")), "acme.localhost"))
 	})
 	b.Run("fiberdb", func(b *testing.B) {
-		serve(b, newDriver(bench.FiberdbApp(openTenants(b, "acme")), "acme.localhost"))
+		serve(b, newDriver(benchapp.FiberdbApp(openTenants(b, "acme")), "acme.localhost"))
 	})
 	b.Run("pgxpool-3", func(b *testing.B) {
 		serve(b, newDriver(pgxpoolApp(b, openTenants(b, tenants...)), hosts()...))
 	})
 	b.Run("fiberdb-3", func(b *testing.B) {
-		serve(b, newDriver(bench.FiberdbApp(openTenants(b, tenants...)), hosts()...))
+		serve(b, newDriver(benchapp.FiberdbApp(openTenants(b, tenants...)), hosts()...))
 	})
 	one := []string{"acme.localhost"}
 	b.Run("paired", func(b *testing.B) { pairedSelect1(b, "pgxpool", pgxpoolApp, []string{"acme"}, one) })
@@ -90,7 +90,7 @@ func pairedSelect1(b *testing.B, name string, app func(testing.TB, *fiberdb.Engi
 	b.Helper()
 	e := openTenants(b, names...)
 	base := newDriver(app(b, e), hosts...)
-	fdb := newDriver(bench.FiberdbApp(e), hosts...)
+	fdb := newDriver(benchapp.FiberdbApp(e), hosts...)
 	paired(b, 1, name, base.next, "fiberdb", fdb.next)
 	base.check(b)
 	fdb.check(b)
@@ -109,7 +109,7 @@ func BenchmarkLease(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	acquire := bench.NewApp()
+	acquire := benchapp.NewApp()
 	acquire.Get("/", func(c *fiber.Ctx) error {
 		conn, err := pool.Acquire(c.UserContext())
 		if err != nil {
@@ -118,7 +118,7 @@ func BenchmarkLease(b *testing.B) {
 		defer conn.Release()
 		return c.SendString("ok")
 	})
-	lease := bench.NewApp()
+	lease := benchapp.NewApp()
 	lease.Use(fiberdb.New(fiberdb.Config{Engines: e}))
 	lease.Get("/", func(c *fiber.Ctx) error {
 		if _, err := fiberdb.Conn(c); err != nil {
@@ -170,7 +170,7 @@ func resolver(b *testing.B, n int) func() {
 		engines[name] = map[string]any{"url": nowhere, "hosts": []any{name + ".example.com"}}
 	}
 	resolve := tenancy.FromConfig(load(b, engines))
-	app := bench.NewApp()
+	app := benchapp.NewApp()
 	cs := make([]*fiber.Ctx, 10)
 	for i := range cs {
 		c := app.AcquireCtx(requestCtx(tenant(i*n/10) + ".example.com"))
@@ -292,7 +292,7 @@ func hosts() []string {
 
 // noDBApp answers "ok" on GET /, behind mw when it is not nil.
 func noDBApp(mw fiber.Handler) *fiber.App {
-	app := bench.NewApp()
+	app := benchapp.NewApp()
 	if mw != nil {
 		app.Use(mw)
 	}
@@ -326,7 +326,7 @@ func openTenants(tb testing.TB, names ...string) *fiberdb.Engines {
 
 func open(tb testing.TB, engines map[string]any) *fiberdb.Engines {
 	tb.Helper()
-	e, err := bench.Open(context.Background(), engines)
+	e, err := benchapp.Open(context.Background(), engines)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -336,33 +336,33 @@ func open(tb testing.TB, engines map[string]any) *fiberdb.Engines {
 
 func load(tb testing.TB, engines map[string]any) *config.Config {
 	tb.Helper()
-	conf, err := bench.Load(engines)
+	conf, err := benchapp.Load(engines)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return conf
 }
 
-// pgxpoolApp is bench.PgxpoolApp on e's only tenant, or
-// bench.PgxpoolHostApp over its tenants.
+// pgxpoolApp is benchapp.PgxpoolApp on e's only tenant, or
+// benchapp.PgxpoolHostApp over its tenants.
 func pgxpoolApp(tb testing.TB, e *fiberdb.Engines) *fiber.App {
 	tb.Helper()
-	pools, err := bench.PoolsByHost(e)
+	pools, err := benchapp.PoolsByHost(e)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if len(pools) == 1 {
-		return bench.PgxpoolApp(pools["acme.localhost"])
+		return benchapp.PgxpoolApp(pools["acme.localhost"])
 	}
-	return bench.PgxpoolHostApp(pools)
+	return benchapp.PgxpoolHostApp(pools)
 }
 
-// pgxconnApp is bench.PgxconnApp on e's acme pool.
+// pgxconnApp is benchapp.PgxconnApp on e's acme pool.
 func pgxconnApp(tb testing.TB, e *fiberdb.Engines) *fiber.App {
 	tb.Helper()
 	pool, err := e.Engine("acme")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return bench.PgxconnApp(pool)
+	return benchapp.PgxconnApp(pool)
 }

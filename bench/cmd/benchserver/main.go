@@ -33,10 +33,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/fiberdb/fiberdb/bench"
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdb"
-	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/internal/benchapp"
+	"github.com/fiberdb/fiberdb/pgserver"
 )
 
 func main() {
@@ -70,21 +70,21 @@ func benchServer() (err error) {
 		}
 		defer func() { err = errors.Join(err, stopProfile()) }()
 	}
-	pools, err := bench.PoolsByHost(b.engines)
+	pools, err := benchapp.PoolsByHost(b.engines)
 	if err != nil {
 		return err
 	}
 	return serve(ctx, []namedApp{
-		{"base", bench.PgxpoolApp(pools["acme.localhost"])},
-		{"baseconn", bench.PgxconnApp(pools["acme.localhost"])},
-		{"base3", bench.PgxpoolHostApp(pools)},
-		{"fiberdb", bench.FiberdbApp(b.engines)},
+		{"base", benchapp.PgxpoolApp(pools["acme.localhost"])},
+		{"baseconn", benchapp.PgxconnApp(pools["acme.localhost"])},
+		{"base3", benchapp.PgxpoolHostApp(pools)},
+		{"fiberdb", benchapp.FiberdbApp(b.engines)},
 	})
 }
 
 // backends are the server's databases and pools.
 type backends struct {
-	pg      *fiberdbtest.Postgres
+	pg      *pgserver.Server
 	engines *fiberdb.Engines
 }
 
@@ -93,12 +93,12 @@ type backends struct {
 func setUp(ctx context.Context, poolSize int) (*backends, error) {
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	pg, err := fiberdbtest.StartPostgres(startCtx)
+	pg, err := pgserver.Start(startCtx)
 	if err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	dsn := map[string]string{}
-	for _, name := range append([]string{config.DefaultEngine}, bench.Tenants...) {
+	for _, name := range append([]string{config.DefaultEngine}, benchapp.Tenants...) {
 		if cerr := pg.CreateDatabase(startCtx, name, ""); cerr != nil {
 			return nil, errors.Join(fmt.Errorf("create database %s: %w", name, cerr), pg.Close())
 		}
@@ -165,8 +165,8 @@ func startProfile(path string) (stop func() error, err error) {
 
 func openEngines(ctx context.Context, dsn map[string]string) (*fiberdb.Engines, error) {
 	engines := map[string]any{config.DefaultEngine: dsn[config.DefaultEngine]}
-	for _, name := range bench.Tenants {
+	for _, name := range benchapp.Tenants {
 		engines[name] = map[string]any{"url": dsn[name], "hosts": []any{name + ".localhost"}}
 	}
-	return bench.Open(ctx, engines)
+	return benchapp.Open(ctx, engines)
 }

@@ -1,4 +1,7 @@
-package bench
+// Package benchapp builds the Fiber apps that bench/ compares: fiberdb and
+// the hand-written baselines it is measured against. It is internal: the
+// benchmarks and bench/cmd/benchserver share it, nobody else should.
+package benchapp
 
 import (
 	"context"
