@@ -9,8 +9,10 @@ import (
 )
 
 // OneOr404 runs sql and returns its only row, mapped by scan (for example
-// pgx.RowToStructByName[T]). Zero rows, or more than one, give a
-// *fiber.Error 404, Flask-SQLAlchemy-Lite's one_or_abort. Any other error
+// pgx.RowToStructByName[T]). Zero rows, or more than one, give a 404 that
+// errors.As finds as a *fiber.Error (so Fiber answers 404 "Not Found") and
+// that errors.Is matches to pgx.ErrNoRows or pgx.ErrTooManyRows, to tell the
+// two apart. This is Flask-SQLAlchemy-Lite's one_or_abort. Any other error
 // (bad SQL, a cancelled context, a lost connection) is returned unchanged.
 //
 // There is deliberately no FirstOr404: taking the first of several rows
@@ -30,10 +32,23 @@ func OneOr[T any](ctx context.Context, db DBTX, status int, message string, scan
 	}
 	v, err := pgx.CollectExactlyOneRow(rows, scan)
 	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, pgx.ErrTooManyRows) {
-		if message == "" {
-			return zero, fiber.NewError(status)
+		fe := fiber.NewError(status)
+		if message != "" {
+			fe.Message = message
 		}
-		return zero, fiber.NewError(status, message)
+		return zero, &rowCountError{status: fe, cause: err}
 	}
 	return v, err
 }
+
+// rowCountError is OneOr's answer to a row count other than one: the
+// *fiber.Error the client gets, and pgx's cause for the caller's errors.Is.
+// Its text is the fiber.Error's alone, since Fiber's default error handler
+// sends err.Error() to the client.
+type rowCountError struct {
+	status *fiber.Error
+	cause  error
+}
+
+func (e *rowCountError) Error() string   { return e.status.Error() }
+func (e *rowCountError) Unwrap() []error { return []error{e.status, e.cause} }

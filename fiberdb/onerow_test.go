@@ -3,6 +3,9 @@ package fiberdb_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -56,10 +59,30 @@ func TestOneOr404(t *testing.T) {
 	t.Run("one abort none", func(t *testing.T) {
 		_, err := fiberdb.OneOr404(ctx, db, byName, "SELECT id, name FROM todo WHERE name = 'c'")
 		require.Equal(t, fiber.ErrNotFound.Code, fiberCode(err))
+		// Issue 13: the caller can tell no row from several.
+		require.ErrorIs(t, err, pgx.ErrNoRows)
+		require.NotErrorIs(t, err, pgx.ErrTooManyRows)
+		require.EqualError(t, err, "Not Found", "the client's text, never pgx's")
 	})
 	t.Run("one abort many", func(t *testing.T) {
 		_, err := fiberdb.OneOr404(ctx, db, byName, "SELECT id, name FROM todo WHERE name = 'a'")
 		require.Equal(t, fiber.StatusNotFound, fiberCode(err), "several rows are not one")
+		require.ErrorIs(t, err, pgx.ErrTooManyRows)
+		require.NotErrorIs(t, err, pgx.ErrNoRows)
+	})
+	t.Run("fiber answers 404", func(t *testing.T) {
+		app := fiber.New() // Fiber's own error handler
+		app.Get("/", func(*fiber.Ctx) error {
+			_, err := fiberdb.OneOr404(ctx, db, byName, "SELECT id, name FROM todo WHERE name = 'a'")
+			return err
+		})
+		resp, err := app.Test(httptest.NewRequestWithContext(ctx, fiber.MethodGet, "/", http.NoBody), -1)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, fiber.StatusNotFound, resp.StatusCode)
+		require.Equal(t, "Not Found", string(body))
 	})
 	t.Run("one tuple", func(t *testing.T) {
 		got, err := fiberdb.OneOr404(ctx, db, pgx.RowTo[string], "SELECT name FROM todo WHERE id = 2")
@@ -72,6 +95,7 @@ func TestOneOr404(t *testing.T) {
 		require.ErrorAs(t, err, &fe)
 		require.Equal(t, fiber.StatusGone, fe.Code)
 		require.Equal(t, "todo is gone", fe.Message)
+		require.ErrorIs(t, err, pgx.ErrNoRows)
 	})
 	t.Run("sql error passes through", func(t *testing.T) {
 		_, err := fiberdb.OneOr404(ctx, db, byName, "SELECT id, name FROM nosuchtable")
