@@ -121,7 +121,7 @@ func buildTemplate(ctx context.Context, pg *Postgres, name string, setup func(co
 	if err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
-	return pg.SetTemplate(ctx, name, true) //nolint:wrapcheck // pgserver's errors say what failed
+	return pg.SetTemplate(ctx, name, true)
 }
 
 // dropTemplates drops the templates this process made.
@@ -150,7 +150,7 @@ func createOwned(ctx context.Context, pg *Postgres, name, template string) error
 		create += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
 	}
 	comment := "COMMENT ON DATABASE " + pgx.Identifier{name}.Sanitize() + " IS '" + strings.ReplaceAll(owner, "'", "''") + "'"
-	return pg.Exec(ctx, create, comment) //nolint:wrapcheck // pgserver's errors say what failed
+	return pg.Exec(ctx, create, comment)
 }
 
 // sweepDatabases drops the databases that fiberdbtest processes of this

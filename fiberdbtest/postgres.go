@@ -21,17 +21,17 @@ var ErrNoPostgres = pgserver.ErrNoBinaries
 // StartPostgres starts a private server; see [pgserver.Start]. The caller
 // must Close it.
 func StartPostgres(ctx context.Context, opts ...PostgresOptions) (*Postgres, error) {
-	return pgserver.Start(ctx, opts...) //nolint:wrapcheck // the same function under its old name
+	return pgserver.Start(ctx, opts...)
 }
 
 // ConnectPostgres wraps an existing server given by a superuser URL; see
 // [pgserver.Connect].
 func ConnectPostgres(rawURL string) (*Postgres, error) {
-	return pgserver.Connect(rawURL) //nolint:wrapcheck // the same function under its old name
+	return pgserver.Connect(rawURL)
 }
 
 // FindBinDir returns the directory of the PostgreSQL server binaries; see
 // [pgserver.FindBinDir].
 func FindBinDir() (string, error) {
-	return pgserver.FindBinDir() //nolint:wrapcheck // the same function under its old name
+	return pgserver.FindBinDir()
 }

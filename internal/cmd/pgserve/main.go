@@ -32,9 +32,9 @@ func run() error {
 	pg, err := pgserver.Start(startCtx)
 	cancel()
 	if err != nil {
-		return err //nolint:wrapcheck // pgserver's errors say what failed
+		return err
 	}
 	fmt.Println(pg.URL())
 	<-ctx.Done()
-	return pg.Close() //nolint:wrapcheck // pgserver's errors say what failed
+	return pg.Close()
 }
