@@ -107,7 +107,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"no url", catalog.Tenant{Name: "acme"}, `'fiberdb_tenants["acme"]["url"]' must be defined.`, config.ErrNoURL},
 		{"bad name", catalog.Tenant{Name: "a.b", URL: "postgres://h/a"}, `'fiberdb_tenants["a.b"]' is not a valid engine name (1 to 63 of A-Z, a-z, 0-9, _ and -).`, config.ErrInvalidEngineName},
-		{"unknown option", catalog.Tenant{Name: "acme", URL: "postgres://h/a", Options: map[string]any{"pool_max_con": 1}}, `'fiberdb_tenants["acme"]["pool_max_con"]' is not a known option.`, config.ErrInvalidOption},
+		{"unknown option", catalog.Tenant{Name: "acme", URL: "postgres://h/a", Options: map[string]any{"pool_max_con": 1}}, `'fiberdb_tenants["acme"]["pool_max_con"]' is not a known option (did you mean "pool_max_conns"?).`, config.ErrInvalidOption},
 		{"url in options", catalog.Tenant{Name: "acme", URL: "postgres://h/a", Options: map[string]any{"url": "postgres://h/b"}}, `'fiberdb_tenants["acme"]["options"]["url"]' must not be set: the url column holds it.`, config.ErrInvalidOption},
 		{"bad host", catalog.Tenant{Name: "acme", URL: "postgres://h/a", Hosts: []string{"a b"}}, `'fiberdb_tenants["acme"]["hosts"][0]' is not a valid host name (use punycode for international names).`, config.ErrInvalidOption},
 	} {
@@ -152,7 +152,7 @@ func TestProviderLeavesOutBadRows(t *testing.T) {
 		`row="fiberdb_tenants[\"badurl\"]"`,
 		`row="fiberdb_tenants[\"nullhost\"]"`,
 		`row="fiberdb_tenants[\"typo\"]"`,
-		`fiberdb_tenants[\"typo\"][\"pool_max_con\"]' is not a known option.`,
+		`fiberdb_tenants[\"typo\"][\"pool_max_con\"]' is not a known option (did you mean \"pool_max_conns\"?).`,
 	} {
 		require.Contains(t, out, want)
 	}
@@ -200,3 +200,24 @@ type mapProvider map[string]any
 
 func (m mapProvider) ReadBytes() ([]byte, error)    { return nil, errors.New("not supported") }
 func (m mapProvider) Read() (map[string]any, error) { return m, nil }
+
+func TestSharedPoolTenant(t *testing.T) {
+	t.Parallel()
+	pool, _ := landlord(t)
+	ctx := t.Context()
+	// A schema-per-tenant engine has no url of its own: the row's is empty.
+	require.NoError(t, catalog.Put(ctx, pool, catalog.Tenant{Name: "acme", Options: map[string]any{"pool": "saas", "search_path": "acme"}}))
+	err := catalog.Put(ctx, pool, catalog.Tenant{Name: "bad", URL: "postgres://h/x", Options: map[string]any{"pool": "saas"}})
+	require.ErrorIs(t, err, config.ErrInvalidOption)
+
+	k := koanf.New(".")
+	require.NoError(t, k.Load(mapProvider{"SQLALCHEMY_ENGINES": map[string]any{
+		"default": "postgres://app@127.0.0.1:5432/central",
+		"saas":    "postgres://app@127.0.0.1:5432/saas",
+	}}, nil))
+	require.NoError(t, k.Load(catalog.Provider(ctx, pool), nil))
+	conf, err := config.Load(k)
+	require.NoError(t, err)
+	require.Equal(t, "saas", conf.Engines["acme"].Pool)
+	require.Equal(t, "acme", conf.Engines["acme"].SearchPath)
+}

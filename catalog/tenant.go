@@ -16,6 +16,7 @@ type Tenant struct {
 	// Name is the engine name, 1 to 63 of A-Z, a-z, 0-9, _ and -.
 	Name string
 	// URL is the engine's connection string, as SQLALCHEMY_ENGINES[name].url.
+	// It is empty for an engine that uses another's pool (Options "pool").
 	URL string
 	// Hosts are the host names routed to the engine.
 	Hosts []string
@@ -52,7 +53,9 @@ func (t Tenant) engine() (*config.Engine, error) {
 func (t Tenant) entry() map[string]any {
 	e := make(map[string]any, len(t.Options)+2)
 	maps.Copy(e, t.Options)
-	e["url"] = t.URL
+	if _, shared := t.Options["pool"]; !shared || t.URL != "" {
+		e["url"] = t.URL
+	}
 	hosts := t.Hosts
 	if hosts == nil {
 		hosts = []string{}
@@ -65,10 +68,16 @@ func (t Tenant) entry() map[string]any {
 func rowKey(name string) string { return Table + "[" + strconv.Quote(name) + "]" }
 
 // validate runs config.Load on a koanf holding only this engine, under the
-// key Table, so that every error names the row.
+// key Table, so that every error names the row. An engine that uses another's
+// pool gets a stand-in for that engine: whether it really exists is known
+// only to the config.Load of the whole config.
 func validate(name string, entry map[string]any) (*config.Engine, error) {
+	engines := map[string]any{name: entry}
+	if pool, ok := entry["pool"].(string); ok && pool != name {
+		engines[pool] = "postgres://localhost/stand-in"
+	}
 	k := koanf.New(".")
-	if err := k.Load(mapProvider{Table: map[string]any{name: entry}}, nil); err != nil {
+	if err := k.Load(mapProvider{Table: engines}, nil); err != nil {
 		return nil, fmt.Errorf("validate %s: %w", rowKey(name), err)
 	}
 	conf, err := config.Load(k, config.Options{Key: Table, AllowEmpty: true})
