@@ -14,6 +14,7 @@ import (
 	"github.com/fiberdb/fiberdb/catalog"
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/internal/testkit"
 )
 
 func TestInstallIsIdempotentAndConcurrent(t *testing.T) {
@@ -135,9 +136,9 @@ func TestProviderLeavesOutBadRows(t *testing.T) {
 		('typo', 'postgres://app@127.0.0.1:5432/x', '{}', '{"pool_max_con": 3}')`)
 	require.NoError(t, err)
 
-	var logs logBuffer
+	var logs testkit.LogBuffer
 	k := koanf.New(".")
-	require.NoError(t, k.Load(catalog.Provider(ctx, pool, catalog.ProviderOptions{Logger: logs.logger()}), nil))
+	require.NoError(t, k.Load(catalog.Provider(ctx, pool, catalog.ProviderOptions{Logger: logs.Logger()}), nil))
 	conf, err := config.Load(k, config.Options{AllowEmpty: true})
 	require.NoError(t, err)
 	require.Equal(t, []string{"acme", "globex"}, conf.Names())

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fiberdb/fiberdb/catalog"
+	"github.com/fiberdb/fiberdb/internal/testkit"
 )
 
 // listen runs l until the test ends and returns a channel that receives one
@@ -26,7 +27,7 @@ func listen(t *testing.T, l *catalog.Listener) <-chan struct{} {
 }
 
 func TestListenerCallsBackOnConnectAndEveryChange(t *testing.T) { // not parallel: goleak needs the package to itself
-	noLeaks(t)
+	testkit.NoGoroutineLeaks(t)
 	pool, dsn := landlord(t)
 	calls := listen(t, &catalog.Listener{Connect: connector(dsn, "listener")})
 	waitFor(t, calls, "the callback after LISTEN")
@@ -44,13 +45,13 @@ func TestListenerCallsBackOnConnectAndEveryChange(t *testing.T) { // not paralle
 }
 
 func TestListenerSurvivesTerminateBackend(t *testing.T) { // not parallel: goleak needs the package to itself
-	noLeaks(t)
+	testkit.NoGoroutineLeaks(t)
 	pool, dsn := landlord(t)
-	var logs logBuffer
+	var logs testkit.LogBuffer
 	calls := listen(t, &catalog.Listener{
 		Connect:        connector(dsn, "terminated"),
 		ReconnectDelay: 10 * time.Millisecond,
-		Logger:         logs.logger(),
+		Logger:         logs.Logger(),
 	})
 	waitFor(t, calls, "the callback after LISTEN")
 

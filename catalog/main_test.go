@@ -1,19 +1,15 @@
 package catalog_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/fiberdb/fiberdb/catalog"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
@@ -26,14 +22,6 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "catalog tests:", err)
 	}
 	fiberdbtest.Main(m)
-}
-
-// noLeaks fails the test if a goroutine it started outlives it. Call it
-// first: its cleanup then runs last, after the pools have closed.
-func noLeaks(t *testing.T) {
-	t.Helper()
-	baseline := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, baseline) })
 }
 
 // landlord returns a pool on a new database holding the catalog, and the
@@ -60,27 +48,6 @@ func connector(dsn, name string) func(ctx context.Context) (*pgx.Conn, error) {
 		return pgx.ConnectConfig(ctx, cc)
 	}
 }
-
-// logBuffer is a slog handler's output that tests read while the code
-// under test writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
 // waitFor receives from ch, failing the test after a generous bound: the
 // bound only keeps a broken test from hanging.

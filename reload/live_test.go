@@ -20,6 +20,7 @@ import (
 	"github.com/fiberdb/fiberdb/catalog"
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/internal/testkit"
 	"github.com/fiberdb/fiberdb/reload"
 )
 
@@ -31,7 +32,7 @@ type live struct {
 	file    string
 	applied chan *config.Config
 	results chan error
-	logs    logBuffer
+	logs    testkit.LogBuffer
 }
 
 // newLive makes the landlord database and the config file. Tests adjust
@@ -51,7 +52,7 @@ func newLive(t *testing.T) (*live, reload.Config) {
 	require.NoError(t, catalog.Install(t.Context(), pool))
 	l.write(t, "central")
 
-	logger := l.logs.logger()
+	logger := l.logs.Logger()
 	return l, reload.Config{
 		// The app's own Load: a fresh koanf each time, file then catalog.
 		Load: func(ctx context.Context) (*config.Config, error) {
@@ -95,6 +96,22 @@ func (l *live) connector(name string) func(ctx context.Context) (*pgx.Conn, erro
 		return pgx.ConnectConfig(ctx, cc)
 	}
 }
+
+// running checks the test for goroutine leaks, makes a live app, lets
+// adjust change its reload.Config, and runs its Reloader until the test ends.
+func running(t *testing.T, adjust func(cfg *reload.Config)) *live {
+	t.Helper()
+	testkit.NoGoroutineLeaks(t)
+	l, cfg := newLive(t)
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	l.start(t, &cfg)
+	return l
+}
+
+// fileOnly watches the file alone.
+func fileOnly(cfg *reload.Config) { cfg.Catalog = nil }
 
 // start runs a Reloader until the test ends.
 func (l *live) start(t *testing.T, cfg *reload.Config) {
@@ -167,9 +184,7 @@ func database(name string) func(*config.Config) bool {
 const promised = 2 * time.Second
 
 func TestCatalogRowsGoLiveWithinTwoSeconds(t *testing.T) { // not parallel: goleak needs the package to itself
-	noLeaks(t)
-	l, cfg := newLive(t)
-	l.start(t, &cfg)
+	l := running(t, nil)
 	l.settle(t)
 	ctx := t.Context()
 
@@ -192,9 +207,7 @@ func TestCatalogRowsGoLiveWithinTwoSeconds(t *testing.T) { // not parallel: gole
 }
 
 func TestBadCatalogRowIsLoggedAndIgnored(t *testing.T) { // not parallel: goleak needs the package to itself
-	noLeaks(t)
-	l, cfg := newLive(t)
-	l.start(t, &cfg)
+	l := running(t, nil)
 	l.settle(t)
 
 	_, err := l.pool.Exec(t.Context(), `INSERT INTO fiberdb_tenants (name, url, options) VALUES
@@ -211,9 +224,7 @@ func TestBadCatalogRowIsLoggedAndIgnored(t *testing.T) { // not parallel: goleak
 }
 
 func TestLostListenerReloadsInFull(t *testing.T) { // not parallel: goleak needs the package to itself
-	noLeaks(t)
-	l, cfg := newLive(t)
-	l.start(t, &cfg)
+	l := running(t, nil)
 	l.settle(t)
 	ctx := t.Context()
 
@@ -237,10 +248,7 @@ func TestLostListenerReloadsInFull(t *testing.T) { // not parallel: goleak needs
 }
 
 func TestFileChangesReload(t *testing.T) { // not parallel: goleak needs the package to itself
-	noLeaks(t)
-	l, cfg := newLive(t)
-	cfg.Catalog = nil
-	l.start(t, &cfg)
+	l := running(t, fileOnly)
 	l.settle(t)
 
 	l.write(t, "edited")
@@ -276,10 +284,7 @@ func (l *live) awaitLog(t *testing.T, s string) {
 }
 
 func TestBadFileIsLoggedAndIgnored(t *testing.T) { // not parallel: goleak needs the package to itself
-	noLeaks(t)
-	l, cfg := newLive(t)
-	cfg.Catalog = nil
-	l.start(t, &cfg)
+	l := running(t, fileOnly)
 	l.settle(t)
 
 	require.NoError(t, os.WriteFile(l.file, []byte("SQLALCHEMY_ENGINES: [unclosed\n"), 0o600))
@@ -297,11 +302,10 @@ func TestBadFileIsLoggedAndIgnored(t *testing.T) { // not parallel: goleak needs
 }
 
 func TestSignalReloads(t *testing.T) { // not parallel: goleak needs the package to itself
-	noLeaks(t)
-	l, cfg := newLive(t)
-	cfg.File, cfg.Catalog = "", nil
-	cfg.Signals = []os.Signal{syscall.SIGHUP}
-	l.start(t, &cfg)
+	l := running(t, func(cfg *reload.Config) {
+		cfg.File, cfg.Catalog = "", nil
+		cfg.Signals = []os.Signal{syscall.SIGHUP}
+	})
 	l.settle(t)
 
 	// Without a watch, only the signal makes the edit live.
@@ -312,11 +316,10 @@ func TestSignalReloads(t *testing.T) { // not parallel: goleak needs the package
 }
 
 func TestMissingFileAtStart(t *testing.T) { // not parallel: goleak needs the package to itself
-	noLeaks(t)
-	l, cfg := newLive(t)
-	cfg.Catalog = nil
-	require.NoError(t, os.Remove(l.file))
-	l.start(t, &cfg)
+	l := running(t, func(cfg *reload.Config) {
+		fileOnly(cfg)
+		require.NoError(t, os.Remove(cfg.File))
+	})
 	require.ErrorContains(t, l.awaitError(t), "no such file or directory")
 
 	l.write(t, "late")

@@ -3,7 +3,6 @@ package reload_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -11,73 +10,85 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fiberdb/fiberdb/catalog"
 	"github.com/fiberdb/fiberdb/config"
+	"github.com/fiberdb/fiberdb/internal/testkit"
 	"github.com/fiberdb/fiberdb/reload"
 )
 
-// fixed is a valid config that Load functions return in the timer tests.
-func fixed(t *testing.T) *config.Config {
+// rig is a Reloader in a synctest bubble whose Load returns a fixed config,
+// whose Apply counts its calls, and whose OnReload reports to results.
+type rig struct {
+	cfg     reload.Config
+	r       *reload.Reloader
+	applied atomic.Int32
+	results chan error
+	logs    testkit.LogBuffer
+}
+
+func newRig(t *testing.T) *rig {
 	t.Helper()
 	conf, err := config.Load(nil, config.Options{AllowEmpty: true})
 	require.NoError(t, err)
-	return conf
-}
-
-// counting returns a Config whose Apply counts its calls and whose
-// OnReload sends every result to the returned channel.
-func counting(t *testing.T, applied *atomic.Int32) (cfg reload.Config, results <-chan error) {
-	t.Helper()
-	conf := fixed(t)
-	ch := make(chan error, 1000)
-	return reload.Config{
+	g := &rig{results: make(chan error, 1000)}
+	g.cfg = reload.Config{
 		Load: func(context.Context) (*config.Config, error) { return conf, nil },
 		Apply: func(context.Context, *config.Config) error {
-			applied.Add(1)
+			g.applied.Add(1)
 			return nil
 		},
-		OnReload: func(err error) { ch <- err },
-		Logger:   slog.New(slog.DiscardHandler),
-	}, ch
+		OnReload: func(err error) { g.results <- err },
+		Logger:   g.logs.Logger(),
+	}
+	return g
 }
 
-// run starts r in the bubble and stops it when the bubble's function ends.
-func run(t *testing.T, r *reload.Reloader) (stop func()) {
+// run starts a Reloader built from g.cfg and returns the function that
+// stops it.
+func (g *rig) run(t *testing.T) (stop func()) {
 	t.Helper()
+	if g.r == nil {
+		g.r = reload.New(g.cfg)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	go func() { done <- g.r.Run(ctx) }()
 	return func() {
 		cancel()
 		require.NoError(t, <-done)
 	}
 }
 
+// started runs g until the test ends, past its first reload.
+func (g *rig) started(t *testing.T) {
+	t.Helper()
+	t.Cleanup(g.run(t))
+	require.NoError(t, <-g.results)
+}
+
+// quiet lets a long time pass and waits for the bubble to idle.
+func quiet() {
+	time.Sleep(time.Minute)
+	synctest.Wait()
+}
+
 func TestRunReloadsOnceAtStartAfterDebounce(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var applied atomic.Int32
-		cfg, results := counting(t, &applied)
+		g := newRig(t)
 		start := time.Now()
-		stop := run(t, reload.New(cfg))
-		defer stop()
-
-		require.NoError(t, <-results)
+		g.started(t)
 		require.Equal(t, reload.ConfigDefault.Debounce, time.Since(start))
-		time.Sleep(time.Minute)
-		synctest.Wait()
-		require.EqualValues(t, 1, applied.Load(), "nothing triggered again")
+		quiet()
+		require.EqualValues(t, 1, g.applied.Load(), "nothing triggered again")
 	})
 }
 
 func TestBurstReloadsOnce(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var applied atomic.Int32
-		cfg, results := counting(t, &applied)
-		r := reload.New(cfg)
-		stop := run(t, r)
-		defer stop()
-		require.NoError(t, <-results)
+		g := newRig(t)
+		g.started(t)
 
 		// A thousand-row import notifies in a burst: one reload, one
 		// Debounce after the last trigger.
@@ -85,159 +96,134 @@ func TestBurstReloadsOnce(t *testing.T) {
 			if i > 0 {
 				time.Sleep(time.Millisecond)
 			}
-			r.Trigger()
+			g.r.Trigger()
 		}
 		last := time.Now()
-		require.NoError(t, <-results)
+		require.NoError(t, <-g.results)
 		require.Equal(t, reload.ConfigDefault.Debounce, time.Since(last))
-		time.Sleep(time.Minute)
-		synctest.Wait()
-		require.EqualValues(t, 2, applied.Load())
+		quiet()
+		require.EqualValues(t, 2, g.applied.Load())
 	})
 }
 
 func TestSteadyStreamStillReloads(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var applied atomic.Int32
-		cfg, results := counting(t, &applied)
-		r := reload.New(cfg)
-		stop := run(t, r)
-		defer stop()
-		require.NoError(t, <-results)
+		g := newRig(t)
+		g.started(t)
 
 		// Triggers closer together than Debounce would postpone a reload
 		// forever; 5×Debounce after the first one, it happens anyway.
 		for range 30 {
-			r.Trigger()
+			g.r.Trigger()
 			time.Sleep(100 * time.Millisecond)
 		}
 		synctest.Wait()
-		require.GreaterOrEqual(t, applied.Load(), int32(3), "a reload every second or so")
-		require.LessOrEqual(t, applied.Load(), int32(4))
-		require.NoError(t, <-results)
-		require.Len(t, results, int(applied.Load())-2)
+		require.GreaterOrEqual(t, g.applied.Load(), int32(3), "a reload every second or so")
+		require.LessOrEqual(t, g.applied.Load(), int32(4))
 	})
 }
 
 func TestTriggerDuringReloadReloadsOnceMore(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var applied atomic.Int32
-		cfg, results := counting(t, &applied)
+		g := newRig(t)
 		entered, release := make(chan struct{}), make(chan struct{})
-		apply := cfg.Apply
-		cfg.Apply = func(ctx context.Context, conf *config.Config) error {
-			if applied.Load() == 1 {
+		apply := g.cfg.Apply
+		g.cfg.Apply = func(ctx context.Context, conf *config.Config) error {
+			if g.applied.Load() == 1 {
 				entered <- struct{}{}
 				<-release
 			}
 			return apply(ctx, conf)
 		}
-		r := reload.New(cfg)
-		stop := run(t, r)
-		defer stop()
-		require.NoError(t, <-results)
+		g.started(t)
 
-		r.Trigger()
+		g.r.Trigger()
 		<-entered // the second reload is in Apply
 		for range 50 {
-			r.Trigger()
+			g.r.Trigger()
 		}
 		close(release)
-		require.NoError(t, <-results)
-		require.NoError(t, <-results)
-		time.Sleep(time.Minute)
-		synctest.Wait()
-		require.EqualValues(t, 3, applied.Load(), "the 50 triggers made one reload")
+		require.NoError(t, <-g.results)
+		require.NoError(t, <-g.results)
+		quiet()
+		require.EqualValues(t, 3, g.applied.Load(), "the 50 triggers made one reload")
 	})
 }
 
 func TestFailedReloadKeepsRunning(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var applied atomic.Int32
-		cfg, results := counting(t, &applied)
-		var logs logBuffer
-		cfg.Logger = logs.logger()
+		g := newRig(t)
 		errBad := errors.New("bad config")
 		var fail atomic.Int32 // 1: Load fails, 2: Apply fails
-		load, apply := cfg.Load, cfg.Apply
-		cfg.Load = func(ctx context.Context) (*config.Config, error) {
+		load, apply := g.cfg.Load, g.cfg.Apply
+		g.cfg.Load = func(ctx context.Context) (*config.Config, error) {
 			if fail.Load() == 1 {
 				return nil, errBad
 			}
 			return load(ctx)
 		}
-		cfg.Apply = func(ctx context.Context, conf *config.Config) error {
+		g.cfg.Apply = func(ctx context.Context, conf *config.Config) error {
 			if fail.Load() == 2 {
 				return errBad
 			}
 			return apply(ctx, conf)
 		}
-		r := reload.New(cfg)
-		stop := run(t, r)
-		defer stop()
-		require.NoError(t, <-results)
+		g.started(t)
 
 		fail.Store(1)
-		r.Trigger()
-		err := <-results
+		g.r.Trigger()
+		err := <-g.results
 		require.ErrorIs(t, err, errBad)
 		require.EqualError(t, err, "reload: load: bad config")
 
 		fail.Store(2)
-		r.Trigger()
-		require.EqualError(t, <-results, "reload: apply: bad config")
-		require.EqualValues(t, 1, applied.Load())
-		require.Contains(t, logs.String(), `level=ERROR msg="fiberdb: reload failed; the running config keeps serving" error="reload: load: bad config"`)
+		g.r.Trigger()
+		require.EqualError(t, <-g.results, "reload: apply: bad config")
+		require.EqualValues(t, 1, g.applied.Load())
+		require.Contains(t, g.logs.String(), `level=ERROR msg="fiberdb: reload failed; the running config keeps serving" error="reload: load: bad config"`)
 
 		fail.Store(0)
-		r.Trigger()
-		require.NoError(t, <-results, "the next trigger tries again")
-		require.EqualValues(t, 2, applied.Load())
+		g.r.Trigger()
+		require.NoError(t, <-g.results, "the next trigger tries again")
+		require.EqualValues(t, 2, g.applied.Load())
 	})
 }
 
 func TestLoadReturningNilIsAnError(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var applied atomic.Int32
-		cfg, results := counting(t, &applied)
-		cfg.Load = func(context.Context) (*config.Config, error) { return nil, nil }
-		stop := run(t, reload.New(cfg))
-		defer stop()
-		require.EqualError(t, <-results, "reload: load: returned no config")
-		require.Zero(t, applied.Load())
+		g := newRig(t)
+		g.cfg.Load = func(context.Context) (*config.Config, error) { return nil, nil }
+		t.Cleanup(g.run(t))
+		require.EqualError(t, <-g.results, "reload: load: returned no config")
+		require.Zero(t, g.applied.Load())
 	})
 }
 
 func TestRunIsExclusive(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var applied atomic.Int32
-		cfg, results := counting(t, &applied)
-		r := reload.New(cfg)
-		stop := run(t, r)
-		require.NoError(t, <-results)
-		require.ErrorIs(t, r.Run(t.Context()), reload.ErrRunning)
+		g := newRig(t)
+		stop := g.run(t)
+		require.NoError(t, <-g.results)
+		require.ErrorIs(t, g.r.Run(t.Context()), reload.ErrRunning)
 		stop()
 
-		stop = run(t, r) // stopped, it may run again
-		require.NoError(t, <-results)
-		stop()
+		g.started(t) // stopped, it may run again
 	})
 }
 
 func TestStopDuringDebounce(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var applied atomic.Int32
-		cfg, _ := counting(t, &applied)
-		stop := run(t, reload.New(cfg))
+		g := newRig(t)
+		stop := g.run(t)
 		synctest.Wait() // Run waits in its first debounce
 		stop()
-		require.Zero(t, applied.Load())
+		require.Zero(t, g.applied.Load())
 	})
 }
 
@@ -246,5 +232,12 @@ func TestNewPanicsWithoutLoadOrApply(t *testing.T) {
 	require.PanicsWithValue(t, "reload: New requires Config.Load and Config.Apply", func() { reload.New() })
 	require.PanicsWithValue(t, "reload: New requires Config.Load and Config.Apply", func() {
 		reload.New(reload.Config{Load: func(context.Context) (*config.Config, error) { return nil, nil }})
+	})
+	require.PanicsWithValue(t, "reload: New requires Config.Catalog.Connect", func() {
+		reload.New(reload.Config{
+			Load:    func(context.Context) (*config.Config, error) { return nil, nil },
+			Apply:   func(context.Context, *config.Config) error { return nil },
+			Catalog: &catalog.Listener{},
+		})
 	})
 }
