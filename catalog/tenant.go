@@ -82,7 +82,7 @@ func validate(name string, entry map[string]any) (*config.Engine, error) {
 	}
 	conf, err := config.Load(k, config.Options{Key: Table, AllowEmpty: true})
 	if err != nil {
-		return nil, err //nolint:wrapcheck // its KeyErrors already name the row, and are the contract
+		return nil, err
 	}
 	return conf.Engines[name], nil
 }
