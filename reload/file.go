@@ -23,6 +23,7 @@ const filePoll = 250 * time.Millisecond
 // rare (it needs a removal between the check and Watch) but not impossible.
 func (r *Reloader) watchFile(ctx context.Context) {
 	path := r.cfg.File
+	failing := false // log a failing Watch once, not every filePoll
 	for {
 		if !r.waitForFile(ctx, path) {
 			return
@@ -40,11 +41,19 @@ func (r *Reloader) watchFile(ctx context.Context) {
 			}
 		})
 		if err != nil {
+			// Removed again since waitForFile saw it, or out of inotify
+			// watches: try again.
+			if !failing {
+				failing = true
+				r.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "fiberdb: config file watch failed; retrying",
+					slog.String("file", path), slog.Any("error", err))
+			}
 			if !sleep(ctx, filePoll) {
 				return
 			}
-			continue // removed again since waitForFile saw it
+			continue
 		}
+		failing = false
 		r.Trigger()
 		select {
 		case <-ctx.Done():

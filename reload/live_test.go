@@ -79,10 +79,11 @@ func newLive(t *testing.T) (*live, reload.Config) {
 // write replaces the config file in place, with default's database.
 func (l *live) write(t *testing.T, database string) {
 	t.Helper()
-	require.NoError(t, os.WriteFile(l.file, l.yaml(database), 0o600))
+	require.NoError(t, os.WriteFile(l.file, fileYAML(database), 0o600))
 }
 
-func (l *live) yaml(database string) []byte {
+// fileYAML is a config file whose default engine uses database.
+func fileYAML(database string) []byte {
 	return []byte("SQLALCHEMY_ENGINES:\n  default: postgres://app@127.0.0.1:5432/" + database + "\n")
 }
 
@@ -256,7 +257,7 @@ func TestFileChangesReload(t *testing.T) { // not parallel: goleak needs the pac
 
 	// An editor's or a deploy tool's save: write aside, rename over.
 	tmp := l.file + ".tmp"
-	require.NoError(t, os.WriteFile(tmp, l.yaml("renamed"), 0o600))
+	require.NoError(t, os.WriteFile(tmp, fileYAML("renamed"), 0o600))
 	require.NoError(t, os.Rename(tmp, l.file))
 	l.await(t, promised, "the renamed file", database("renamed"))
 
@@ -324,4 +325,26 @@ func TestMissingFileAtStart(t *testing.T) { // not parallel: goleak needs the pa
 
 	l.write(t, "late")
 	l.await(t, promised, "the file that appeared", database("late"))
+}
+
+func TestConfigMapSymlinkSwapReloads(t *testing.T) { // not parallel: goleak needs the package to itself
+	// Kubernetes mounts a ConfigMap as fiberdb.yaml → ..data/fiberdb.yaml,
+	// ..data → a timestamped directory, and updates it by swapping ..data.
+	var dir string
+	l := running(t, func(cfg *reload.Config) {
+		fileOnly(cfg)
+		dir = filepath.Dir(cfg.File)
+		require.NoError(t, os.Remove(cfg.File))
+		require.NoError(t, os.Mkdir(filepath.Join(dir, "v1"), 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "v1", "fiberdb.yaml"), fileYAML("v1"), 0o600))
+		require.NoError(t, os.Symlink("v1", filepath.Join(dir, "..data")))
+		require.NoError(t, os.Symlink(filepath.Join("..data", "fiberdb.yaml"), cfg.File))
+	})
+	l.await(t, 30*time.Second, "v1", database("v1"))
+
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "v2"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "v2", "fiberdb.yaml"), fileYAML("v2"), 0o600))
+	require.NoError(t, os.Symlink("v2", filepath.Join(dir, "..data_tmp")))
+	require.NoError(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
+	l.await(t, promised, "v2, after the swap", database("v2"))
 }
