@@ -2,7 +2,6 @@ package fiberdb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -19,6 +18,7 @@ type Engines struct {
 	names   []string
 	engines map[string]*engine
 	counts  resolveCounts
+	iso     isolation
 
 	closeOnce sync.Once
 }
@@ -47,12 +47,18 @@ type OpenOptions struct {
 // it succeeds even while the database is down. If creating a pool fails, Open
 // closes the pools it already created and returns an error naming the engine.
 //
+// conf must be created by [config.Load] (a hand-built Config or Engine has no
+// pool configuration): Open returns an error matching [config.ErrNotLoaded]
+// otherwise, as [config.Config.Validate] reports. Open keeps a copy of conf,
+// so later changes to it have no effect.
+//
 // The caller owns the result and must [Engines.Close] it, typically from
 // app.Hooks().OnShutdown, after the server has drained.
 func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engines, error) {
-	if conf == nil {
-		return nil, errors.New("open engines: nil config")
+	if err := conf.Validate(); err != nil {
+		return nil, fmt.Errorf("open engines: %w", err)
 	}
+	conf = conf.Clone()
 	var o OpenOptions
 	if len(opts) > 0 {
 		o = opts[0]
@@ -60,6 +66,10 @@ func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engin
 	e := &Engines{conf: conf, names: conf.Names(), engines: make(map[string]*engine, len(conf.Engines))}
 	for _, name := range e.names {
 		pc := conf.Engines[name].PoolConfig()
+		if pc == nil {
+			e.Close() //nolint:contextcheck // Close takes no context; its rollbacks bound themselves
+			return nil, fmt.Errorf("open engine %q: an engine that shares another's pool is not supported yet", name)
+		}
 		var err error
 		if o.Tracer != nil {
 			pc.ConnConfig.Tracer = o.Tracer(name)
@@ -100,8 +110,9 @@ func (e *Engines) Default() (*pgxpool.Pool, error) { return e.Engine(config.Defa
 // Names returns the engine names, sorted. The slice is a copy.
 func (e *Engines) Names() []string { return append([]string(nil), e.names...) }
 
-// Config returns the configuration e was opened with. It must not be changed.
-func (e *Engines) Config() *config.Config { return e.conf }
+// Config returns a copy of the configuration e was opened with: changing it
+// changes nothing in e.
+func (e *Engines) Config() *config.Config { return e.conf.Clone() }
 
 // Close ends any active [Engines.TestIsolation], then closes every pool, in
 // parallel. It blocks until every acquired connection is released; calling it

@@ -178,3 +178,41 @@ func TestCloseOnShutdownHook(t *testing.T) {
 	_, err = pool.Acquire(t.Context())
 	require.Error(t, err, "OnShutdown closed the pools")
 }
+
+// Regression (issue 12): Open with a hand-built config panicked on a nil
+// pool configuration. It answers config.ErrNotLoaded instead.
+func TestOpenHandBuiltConfig(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		conf *config.Config
+	}{
+		{"nil config", nil},
+		{"engine not built by Load", &config.Config{Key: config.DefaultKey, Engines: map[string]*config.Engine{
+			"default": {Name: "default"},
+		}}},
+		{"nil engine", &config.Config{Key: config.DefaultKey, Engines: map[string]*config.Engine{"default": nil}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, err := fiberdb.Open(t.Context(), tt.conf)
+			require.Nil(t, e)
+			require.ErrorIs(t, err, config.ErrNotLoaded)
+		})
+	}
+}
+
+// Config hands out a copy: changing it changes nothing in the Engines, nor
+// in the next copy.
+func TestConfigIsACopy(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default", "acme")
+	conf := e.Config()
+	require.Equal(t, []string{"acme.test"}, conf.Engines["acme"].Hosts)
+	conf.Engines["acme"].Hosts[0] = "evil.test"
+	delete(conf.Engines, "default")
+	again := e.Config()
+	require.Equal(t, []string{"acme.test"}, again.Engines["acme"].Hosts)
+	require.Contains(t, again.Engines, "default")
+	require.NotSame(t, conf, again)
+}

@@ -30,9 +30,18 @@ import (
 
 var errIsolationEnded = errors.New("fiberdb: test isolation ended")
 
+// isolation is an Engines' test isolation switch: at most one
+// TestIsolation is active at a time.
+type isolation struct{ active atomic.Bool }
+
 // isolate is [Engines.TestIsolation]: it pins every engine's connection
-// and installs it as the engine's source.
+// and installs it as the engine's source. A second call while one is active
+// returns ErrIsolationActive at once, before it touches any pool (pinning
+// would otherwise wait for a connection the first call holds).
 func isolate(ctx context.Context, e *Engines) (rollback func() error, err error) {
+	if !e.iso.active.CompareAndSwap(false, true) {
+		return nil, ErrIsolationActive
+	}
 	pins := make(map[*engine]*pinned, len(e.engines))
 	undo := func() error {
 		var errs error
@@ -40,6 +49,7 @@ func isolate(ctx context.Context, e *Engines) (rollback func() error, err error)
 			eng.iso.p.CompareAndSwap(pin, nil)
 			errs = errors.Join(errs, pin.close(context.WithoutCancel(ctx)))
 		}
+		e.iso.active.Store(false)
 		return errs
 	}
 	for _, name := range e.names {

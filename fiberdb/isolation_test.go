@@ -314,3 +314,45 @@ func countAfterClose(t *testing.T, conf *config.Config) int {
 	defer e.Close()
 	return count(t, e, "default", "SELECT count(*) FROM todo")
 }
+
+// Regression (issue 12): a second TestIsolation while one is active blocked,
+// waiting for a connection of a pool the first one holds. It must answer
+// ErrIsolationActive at once: here its context is already cancelled, so any
+// wait would fail with context.Canceled instead.
+func TestIsolationActiveAnswersAtOnce(t *testing.T) {
+	t.Parallel()
+	e := openConf(t, loadConf(t, engineMaps(t, map[string]any{"pool_max_conns": 1}, "default", "acme")))
+	isolate(t, e)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := e.TestIsolation(ctx)
+	require.ErrorIs(t, err, fiberdb.ErrIsolationActive)
+	require.NotErrorIs(t, err, context.Canceled)
+}
+
+// Of two TestIsolation calls racing, exactly one wins; after its rollback,
+// isolation can start again.
+func TestIsolationConcurrentCalls(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default", "acme")
+	var (
+		wg        sync.WaitGroup
+		errs      [2]error
+		rollbacks [2]func() error
+	)
+	for i := range 2 {
+		wg.Go(func() { rollbacks[i], errs[i] = e.TestIsolation(t.Context()) })
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		if err == nil {
+			won++
+			require.NoError(t, rollbacks[i]())
+		} else {
+			require.ErrorIs(t, err, fiberdb.ErrIsolationActive)
+		}
+	}
+	require.Equal(t, 1, won)
+	isolate(t, e)
+}
