@@ -29,6 +29,13 @@ type DBTX interface {
 // goroutine or stream that outlives the request cannot reach a connection
 // that serves another one. Work not committed by then is rolled back.
 //
+// Like every method of *fiber.Ctx, Conn must be called on the request's
+// goroutine, before its handler returns: hand the connection, not the Ctx,
+// to goroutines. A Conn call with a Ctx that outlived its request reads a
+// Ctx that Fiber is already reusing for another request. Like a pgx.Conn, the
+// connection runs one statement at a time: goroutines that share it must
+// take turns.
+//
 // Errors: [ErrNotRegistered] outside the middleware; an [*AcquireError]
 // (errors.Is [ErrUnavailable]) when no connection came in time, which the
 // middleware turns into a 503 when the handler returns it.

@@ -1,7 +1,6 @@
 package fiberdb
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
@@ -11,12 +10,15 @@ import (
 // pooled, so that a request using one engine allocates only its handle: the
 // first lease lives inside the state, and the handle is what tells a holder
 // from a later request's holder of the same lease.
+//
+// Only the request's own goroutine reaches a state, through its *fiber.Ctx,
+// and only until the handler returns (Conn's contract, and Fiber's for every
+// Ctx method): the handles it hands out are what other goroutines may keep.
 type state struct {
 	b     *binding
 	first lease     // acquired once h is set
 	h     *handle   // first's handle, or nil
 	more  []*handle // other engines, through ConnFor; their leases are not reused
-	gen   uint64    // counts resets, so an acquire that outlived its request can tell
 }
 
 var statePool = sync.Pool{New: func() any { return new(state) }}
@@ -48,16 +50,9 @@ func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
 	}
 	ctx, cancel := st.b.mw.dl.context(c.UserContext())
 	defer cancel()
-	gen := st.gen
 	acq, err := eng.acquire(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if st.gen != gen {
-		// The request ended while this acquire waited, and the state may now
-		// serve another one: Conn was called from a goroutine that outlived
-		// its request. Its connection goes straight back.
-		return nil, errors.Join(ErrConnReleased, acq.into(new(lease)).l.end(ctx))
 	}
 	if st.h == nil {
 		st.h = acq.into(&st.first)
@@ -70,7 +65,6 @@ func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
 
 // reset readies st, whose leases have ended, for the pool.
 func (st *state) reset() {
-	st.gen++
 	st.b, st.h = nil, nil
 	clear(st.more)
 	st.more = st.more[:0]
