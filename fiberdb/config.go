@@ -55,8 +55,10 @@ type Config struct {
 	ErrorHandler fiber.ErrorHandler
 
 	// Logger receives a record, with the tenant, when rolling back or
-	// releasing a request's connection fails. Records never carry SQL text or
-	// query arguments.
+	// releasing a request's connection fails, and when an acquire fails (a
+	// 503), with its cause, at most once per engine every 10 seconds with a
+	// count of the ones suppressed. Records never carry SQL text, query
+	// arguments, a DSN or a password.
 	//
 	// Optional. Default: slog.Default()
 	Logger *slog.Logger

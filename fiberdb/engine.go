@@ -14,6 +14,7 @@ type engine struct {
 	pool     *pgxpool.Pool
 	iso      isoSlot
 	resolved atomic.Uint64
+	failLog  logLimiter // acquire failures
 }
 
 // source returns where the engine's next lease comes from: its pool, or the

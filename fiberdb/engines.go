@@ -3,6 +3,7 @@ package fiberdb
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 
@@ -40,6 +41,14 @@ type OpenOptions struct {
 	//
 	// Optional. Default: nil
 	Tracer func(engine string) pgx.QueryTracer
+
+	// Logger receives Open's warnings: one record per engine whose
+	// default_query_exec_mode is describe_exec, which returns other clients'
+	// results behind a transaction pooler such as PgBouncer (fiberdb cannot
+	// tell whether one is in front).
+	//
+	// Optional. Default: slog.Default()
+	Logger *slog.Logger
 }
 
 // Open creates one pgxpool per engine in conf, in name order. Pools connect
@@ -63,6 +72,9 @@ func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engin
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 	e := &Engines{conf: conf, names: conf.Names(), engines: make(map[string]*engine, len(conf.Engines))}
 	for _, name := range e.names {
 		pc := conf.Engines[name].PoolConfig()
@@ -79,6 +91,7 @@ func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engin
 		}
 		var pool *pgxpool.Pool
 		if err == nil {
+			warnExecMode(ctx, o.Logger, name, pc)
 			pool, err = pgxpool.NewWithConfig(ctx, pc)
 		}
 		if err != nil {
@@ -178,6 +191,21 @@ func (e *Engines) ResolveStats() ResolveStats {
 		resolved[name] = eng.resolved.Load()
 	}
 	return e.counts.stats(resolved)
+}
+
+// warnExecMode warns of an exec mode that is unsafe behind a transaction
+// pooler. pgx sends describe_exec's describe and execute as two
+// transactions, which PgBouncer may run on different server connections:
+// the execute then runs another client's unnamed statement. exec,
+// simple_protocol and cache_describe are safe behind any pooler;
+// cache_statement (the default) needs PgBouncer 1.21 or later with
+// max_prepared_statements set.
+func warnExecMode(ctx context.Context, logger *slog.Logger, engine string, pc *pgxpool.Config) {
+	if pc.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeDescribeExec {
+		logger.LogAttrs(ctx, slog.LevelWarn,
+			"fiberdb: default_query_exec_mode describe_exec returns other requests' results behind a transaction pooler such as PgBouncer; use exec, simple_protocol or cache_describe there",
+			slog.String("engine", engine))
+	}
 }
 
 func (e *Engines) lookup(name string) (*engine, error) {

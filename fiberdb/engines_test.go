@@ -1,8 +1,10 @@
 package fiberdb_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -215,4 +217,24 @@ func TestConfigIsACopy(t *testing.T) {
 	require.Equal(t, []string{"acme.test"}, again.Engines["acme"].Hosts)
 	require.Contains(t, again.Engines, "default")
 	require.NotSame(t, conf, again)
+}
+
+// Regression (issue 12): describe_exec behind PgBouncer in transaction mode
+// returned other requests' results. fiberdb cannot tell whether a pooler is
+// in front, so Open warns, once per engine that uses it, and only for it.
+func TestOpenWarnsOfDescribeExec(t *testing.T) {
+	t.Parallel()
+	engines := engineMaps(t, nil, "default", "safe")
+	m, ok := engines["default"].(map[string]any)
+	require.True(t, ok)
+	m["default_query_exec_mode"] = "describe_exec"
+	var buf bytes.Buffer
+	e, err := fiberdb.Open(t.Context(), loadConf(t, engines), fiberdb.OpenOptions{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { closeWithin(t, e) })
+	logged := buf.String()
+	require.Equal(t, 1, strings.Count(logged, "level=WARN"), logged)
+	require.Contains(t, logged, "describe_exec")
+	require.Contains(t, logged, "engine=default")
+	require.NotContains(t, logged, "engine=safe")
 }

@@ -1,9 +1,13 @@
 package fiberdb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -107,4 +111,34 @@ func classify(err error) kind {
 		return kindUnavailable
 	}
 	return kindOther
+}
+
+// acquireCause names why an acquire failed, for the log: what an operator
+// would check first. It never quotes the DSN or a password.
+func acquireCause(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "28P01":
+			return "bad password"
+		case "28000":
+			return "authentication refused"
+		case "3D000":
+			return "unknown database"
+		case "53300":
+			return "too many connections"
+		case "57P03":
+			return "server starting or shutting down"
+		}
+		return "server refused the connection (SQLSTATE " + pgErr.Code + ")"
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no connection within AcquireTimeout (pool exhausted or server slow)"
+	case errors.Is(err, context.Canceled):
+		return "request cancelled"
+	}
+	return "connect failed"
 }

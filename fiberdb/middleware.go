@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -152,6 +153,24 @@ func (mw *middleware) end(c *fiber.Ctx, st *state, err error) error {
 		err = errors.Join(err, &StatusError{Status: fiber.NewError(fiber.StatusInternalServerError), Err: releaseErr})
 	}
 	return err
+}
+
+// acquireFailed logs a failed acquire, with the tenant and the cause, at
+// most once per logEvery per engine: a 503 is never silent, and an engine
+// whose every connect fails does not flood the log.
+func (mw *middleware) acquireFailed(c *fiber.Ctx, eng *engine, err error) {
+	ctx := c.UserContext()
+	level := outcomes[classify(err)].level
+	if !mw.cfg.Logger.Enabled(ctx, level) {
+		return
+	}
+	ok, suppressed := eng.failLog.allow(time.Now())
+	if !ok {
+		return
+	}
+	mw.cfg.Logger.LogAttrs(ctx, level, "fiberdb: acquire failed",
+		slog.String("tenant", eng.name), slog.String("cause", acquireCause(err)),
+		slog.Int64("suppressed", suppressed), slog.Any("error", err))
 }
 
 func endLease(parent context.Context, l *lease) error {

@@ -52,6 +52,7 @@ func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
 	defer cancel()
 	acq, err := eng.acquire(ctx)
 	if err != nil {
+		st.b.mw.acquireFailed(c, eng, err)
 		return nil, err
 	}
 	if st.h == nil {

@@ -3,9 +3,12 @@ package fiberdb_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 
@@ -168,4 +171,49 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+// Regression (issue 12): an engine whose every connect fails answered 503
+// and logged nothing. Each failure is now logged with the tenant and its
+// cause, at most once per engine every few seconds (the rest are counted in
+// the next record), and never with the password or the DSN.
+func TestAcquireFailuresAreLogged(t *testing.T) {
+	t.Parallel()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now: connects are refused
+	conf := loadConf(t, map[string]any{"default": map[string]any{
+		"url": "postgres://app:pw_secret_marker@" + addr + "/x?sslmode=disable",
+	}})
+	e := openConf(t, conf)
+	var buf syncBuffer
+	app := newApp(fiberdb.Config{Engines: e, Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	app.Get("/", func(c *fiber.Ctx) error {
+		_, err := fiberdb.Conn(c)
+		return err
+	})
+	const failures = 3
+	for range failures {
+		status, _ := get(t, app, "x.test", "/")
+		require.Equal(t, fiber.StatusServiceUnavailable, status)
+	}
+	logged := buf.String()
+	require.NotContains(t, logged, "pw_secret_marker", "no password in logs")
+	require.NotContains(t, logged, "postgres://", "no DSN in logs")
+	var records []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logged), "\n") {
+		var r map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &r), line)
+		records = append(records, r)
+	}
+	require.NotEmpty(t, records)
+	require.LessOrEqual(t, len(records), failures)
+	first := records[0]
+	require.Equal(t, "fiberdb: acquire failed", first["msg"])
+	require.Equal(t, "WARN", first["level"])
+	require.Equal(t, "default", first["tenant"])
+	require.Equal(t, "connection refused", first["cause"])
+	require.EqualValues(t, 0, first["suppressed"])
 }
