@@ -2,6 +2,7 @@ package fiberdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -64,6 +65,9 @@ type OpenOptions struct {
 // The caller owns the result and must [Engines.Close] it, typically from
 // app.Hooks().OnShutdown, after the server has drained.
 func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engines, error) {
+	if conf == nil {
+		return nil, errors.New("open engines: nil config")
+	}
 	if err := conf.Validate(); err != nil {
 		return nil, fmt.Errorf("open engines: %w", err)
 	}

@@ -189,7 +189,6 @@ func TestOpenHandBuiltConfig(t *testing.T) {
 		name string
 		conf *config.Config
 	}{
-		{"nil config", nil},
 		{"engine not built by Load", &config.Config{Key: config.DefaultKey, Engines: map[string]*config.Engine{
 			"default": {Name: "default"},
 		}}},
