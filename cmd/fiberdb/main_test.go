@@ -1,0 +1,232 @@
+// Tests of the fiberdb command as users run it: the built binary, as a
+// subprocess, against a real PostgreSQL.
+package main_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fiberdb/fiberdb/fiberdbtest"
+)
+
+func TestMain(m *testing.M) { fiberdbtest.Main(m) }
+
+var schema = map[string]string{
+	"001_widgets.sql": `CREATE TABLE widgets (id bigint PRIMARY KEY, name text NOT NULL);
+---- create above / drop below ----
+DROP TABLE widgets;
+`,
+	"002_gadgets.sql": "CREATE TABLE gadgets (id bigint PRIMARY KEY);\n",
+}
+
+var summary = regexp.MustCompile(`(?m)^(\d+) tenants in \S+: (\d+) migrated, (\d+) up to date, (\d+) failed$`)
+
+// lines returns the final line of each tenant, by name.
+func lines(t *testing.T, stdout string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for line := range strings.SplitSeq(stdout, "\n") {
+		if strings.Contains(line, " → ") {
+			name, _, _ := strings.Cut(line, " ")
+			require.NotContains(t, out, name, "one final line per tenant")
+			out[name] = line
+		}
+	}
+	return out
+}
+
+func TestCommand(t *testing.T) {
+	t.Parallel()
+	fiberdbtest.Server(t) // fails under CI=true without PostgreSQL
+	bin := build(t, t.TempDir())
+
+	t.Run("migrates every tenant in parallel, then has nothing to do", func(t *testing.T) {
+		t.Parallel()
+		testMigrateEveryTenant(t, bin)
+	})
+	t.Run("a conflicting tenant fails alone", func(t *testing.T) {
+		t.Parallel()
+		testConflictFailsAlone(t, bin)
+	})
+	t.Run("-tenants limits the run", func(t *testing.T) {
+		t.Parallel()
+		testTenantsFlag(t, bin)
+	})
+	t.Run("usage errors exit 2 before anything runs", func(t *testing.T) {
+		t.Parallel()
+		testUsageErrors(t, bin)
+	})
+	t.Run("tenant add creates, migrates and registers a tenant", func(t *testing.T) {
+		t.Parallel()
+		testTenantAdd(t, bin)
+	})
+}
+
+func testMigrateEveryTenant(t *testing.T, bin string) {
+	t.Helper()
+	dir := t.TempDir()
+	urls := newTenants(t, 14)
+	cfg := writeConfig(t, dir, urls)
+	migrations := writeMigrations(t, dir, schema)
+
+	r := fiberdb(t, bin, nil, "migrate", "-config", cfg, "-dir", migrations, "-parallel", "4")
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Empty(t, r.stderr)
+	final := lines(t, r.stdout)
+	require.Len(t, final, 14)
+	for i := range 14 {
+		name := fmt.Sprintf("t%02d", i)
+		require.Regexp(t, `^`+name+`  0 → 2  migrated in \S+$`, final[name])
+		// Not a terminal: a plain line as each migration starts.
+		require.Contains(t, r.stdout, name+": 001_widgets.sql\n")
+		require.Contains(t, r.stdout, name+": 002_gadgets.sql\n")
+		require.Equal(t, []string{"public.gadgets", "public.goose_db_version", "public.widgets"}, tables(t, urls[name]))
+	}
+	require.Equal(t, []string{"14", "14", "0", "0"}, summary.FindStringSubmatch(r.stdout)[1:])
+	require.Empty(t, tables(t, urls["default"]), "the landlord is not a tenant")
+
+	r = fiberdb(t, bin, nil, "migrate", "-config", cfg, "-dir", migrations)
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	final = lines(t, r.stdout)
+	require.Len(t, final, 14)
+	for name, line := range final {
+		require.Regexp(t, `^`+name+`  2 → 2  up to date in \S+$`, line)
+	}
+	require.NotContains(t, r.stdout, ".sql", "no migration ran")
+	require.Equal(t, []string{"14", "0", "14", "0"}, summary.FindStringSubmatch(r.stdout)[1:])
+}
+
+func testConflictFailsAlone(t *testing.T, bin string) {
+	t.Helper()
+	dir := t.TempDir()
+	urls := newTenants(t, 4)
+	exec1(t, urls["t01"], "CREATE TABLE widgets (id int)")
+
+	r := fiberdb(t, bin, nil, "migrate", "-config", writeConfig(t, dir, urls), "-dir", writeMigrations(t, dir, schema), "-parallel", "2")
+	require.Equal(t, 1, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	final := lines(t, r.stdout)
+	require.Regexp(t, `^t01  0 → 0  FAILED in \S+: 001_widgets.sql: ERROR: relation "widgets" already exists \(SQLSTATE 42P07\)$`, final["t01"])
+	for _, name := range []string{"t00", "t02", "t03"} {
+		require.Regexp(t, `^`+name+`  0 → 2  migrated in \S+$`, final[name])
+		require.Contains(t, tables(t, urls[name]), "public.gadgets")
+	}
+	require.Equal(t, []string{"4", "3", "0", "1"}, summary.FindStringSubmatch(r.stdout)[1:])
+	require.Equal(t, []string{"public.goose_db_version", "public.widgets"}, tables(t, urls["t01"]), "nothing of 001 stayed")
+	require.Equal(t, []int64{0}, query[int64](t, urls["t01"], "SELECT max(version_id) FROM goose_db_version"))
+}
+
+func testTenantsFlag(t *testing.T, bin string) {
+	t.Helper()
+	dir := t.TempDir()
+	urls := newTenants(t, 3)
+	r := fiberdb(t, bin, nil, "migrate", "-config", writeConfig(t, dir, urls), "-dir", writeMigrations(t, dir, schema), "-tenants", "t02,t00")
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	final := lines(t, r.stdout)
+	require.Len(t, final, 2)
+	require.Contains(t, final, "t00")
+	require.Contains(t, final, "t02")
+	require.Empty(t, tables(t, urls["t01"]))
+}
+
+func testUsageErrors(t *testing.T, bin string) {
+	t.Helper()
+	dir := t.TempDir()
+	urls := newTenants(t, 1)
+	cfg := writeConfig(t, dir, urls)
+	migrations := writeMigrations(t, dir, schema)
+
+	for _, tc := range []struct {
+		name   string
+		env    []string
+		args   []string
+		stderr string
+	}{
+		{
+			name:   "unknown tenant",
+			args:   []string{"migrate", "-config", cfg, "-dir", migrations, "-tenants", "t00,nope"},
+			stderr: `fiberdb: unknown tenant "nope": 'SQLALCHEMY_ENGINES["nope"]' is not defined` + "\n",
+		},
+		{
+			name:   "the landlord",
+			args:   []string{"migrate", "-config", cfg, "-dir", migrations, "-tenants", "default"},
+			stderr: `fiberdb: unknown tenant "default": the landlord engine is not a tenant` + "\n",
+		},
+		{
+			name:   "bad configuration",
+			env:    []string{"FIBERDB_TENANT_HEADER=no spaces"},
+			args:   []string{"migrate", "-config", cfg, "-dir", migrations},
+			stderr: `: 'FIBERDB["tenant_header"]' must be`,
+		},
+		{
+			name:   "no migrations directory",
+			args:   []string{"migrate", "-config", cfg, "-dir", dir + "/nowhere"},
+			stderr: "not a directory of migrations",
+		},
+		{
+			name:   "unknown command",
+			args:   []string{"migrat"},
+			stderr: `fiberdb: unknown command "migrat" (want migrate or tenant add)` + "\n",
+		},
+		{
+			name:   "bad tenant name",
+			args:   []string{"tenant", "add", "no/slash", "-config", cfg, "-dir", migrations},
+			stderr: `fiberdb: add tenant "no/slash": invalid tenant: a name is 1 to 63 of A-Z, a-z, 0-9, _ and -` + "\n",
+		},
+		{
+			name:   "tenant add of a configured engine",
+			args:   []string{"tenant", "add", "t00", "-config", cfg, "-dir", migrations},
+			stderr: `tenant exists: the configuration defines engine "t00"`,
+		},
+	} {
+		r := fiberdb(t, bin, tc.env, tc.args...)
+		require.Equal(t, 2, r.code, "%s\nstdout:\n%s\nstderr:\n%s", tc.name, r.stdout, r.stderr)
+		require.Contains(t, r.stderr, tc.stderr, tc.name)
+		require.Equal(t, 1, strings.Count(r.stderr, "\n"), "%s: one line:\n%s", tc.name, r.stderr)
+	}
+	require.Empty(t, tables(t, urls["t00"]), "nothing ran")
+}
+
+func testTenantAdd(t *testing.T, bin string) {
+	t.Helper()
+	dir := t.TempDir()
+	pg := fiberdbtest.Server(t)
+	central := fiberdbtest.Database(t)
+	// The catalog table, as DESIGN.md lays it out.
+	exec1(t, central, `CREATE TABLE fiberdb_tenants (
+  name    text PRIMARY KEY,
+  url     text NOT NULL,
+  hosts   text[] NOT NULL DEFAULT '{}',
+  options jsonb NOT NULL DEFAULT '{}'
+)`)
+	cfg := writeConfig(t, dir, map[string]string{"default": central})
+	migrations := writeMigrations(t, dir, schema)
+	// Upper case and a dash, which only a quoted identifier keeps; random,
+	// so that runs sharing a server never meet.
+	name := "Acme-" + rand.Text()[:8]
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, pg.DropDatabase(ctx, name))
+	})
+
+	r := fiberdb(t, bin, nil, "tenant", "add", name, "-host", "ACME.example.com", "-host", "acme.localhost", "-config", cfg, "-dir", migrations)
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Regexp(t, `^`+name+`  0 → 2  migrated in \S+; added to fiberdb_tenants\n$`, r.stdout)
+	require.Equal(t, []string{"public.gadgets", "public.goose_db_version", "public.widgets"}, tables(t, pg.ConnString(name)))
+	hosts := query[[]string](t, central, "SELECT hosts FROM fiberdb_tenants WHERE name = $1", name)
+	require.Equal(t, [][]string{{"acme.example.com", "acme.localhost"}}, hosts)
+	urls := query[string](t, central, "SELECT url FROM fiberdb_tenants WHERE name = $1", name)
+	require.Equal(t, []string{pg.ConnString(name)}, urls)
+
+	// Once is enough: the catalog has it now.
+	r = fiberdb(t, bin, nil, "tenant", "add", name, "-config", cfg, "-dir", migrations)
+	require.Equal(t, 2, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Contains(t, r.stderr, "tenant exists: the catalog table has it")
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/fiberdb/fiberdb/lifecycle"
+)
+
+// tenantAddCommand is "fiberdb tenant add NAME".
+func tenantAddCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fiberdb tenant add", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "fiberdb.yaml", "configuration `file` (YAML); \"\" reads the environment only")
+	dir := fs.String("dir", "migrations", "`directory` of the migration files (NNN_name.sql); \"\" migrates nothing")
+	template := fs.String("template", "", "`database` to copy (default: the server's template1)")
+	var hosts []string
+	fs.Func("host", "a `host` name routed to the tenant (repeat it, or separate hosts with commas)", func(s string) error {
+		hosts = append(hosts, splitList(s)...)
+		return nil
+	})
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: fiberdb tenant add NAME -host H [-template DB] [-config fiberdb.yaml] [-dir migrations]")
+		fs.PrintDefaults()
+	}
+	pos, err := parseFlags(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	conf, err := loadConfig(*configPath, environ)
+	if err != nil {
+		return err
+	}
+	var migs *lifecycle.Migrations
+	if *dir != "" {
+		if migs, err = loadMigrations(*dir); err != nil {
+			return err
+		}
+	}
+	res, err := lifecycle.AddTenant(ctx, conf, lifecycle.Tenant{Name: pos[0], Hosts: hosts, Template: *template}, migs)
+	if errors.Is(err, lifecycle.ErrInvalidTenant) || errors.Is(err, lifecycle.ErrTenantExists) {
+		return &usageError{err: err}
+	}
+	if err != nil {
+		return err //nolint:wrapcheck // AddTenant's errors already say "add tenant NAME"
+	}
+	fmt.Fprintln(stdout, resultLine(&res, len(res.Tenant))+"; added to fiberdb_tenants")
+	return nil
+}
