@@ -88,17 +88,18 @@ func Migrate(ctx context.Context, conf *config.Config, m *Migrations, opts ...Op
 }
 
 // Tenants returns, sorted and without repeats, the tenant engines of conf
-// that Migrate would run for names: every engine but "default" when names
-// is empty. The error wraps [ErrUnknownTenant] and names every name that is
-// not a tenant engine.
+// that Migrate would run for names; for no names, conf's Tenants (the
+// settings' tenants list, by default every engine but "default"). The error
+// wraps [ErrUnknownTenant] and names every name that is not a tenant engine.
 func Tenants(conf *config.Config, names []string) ([]string, error) {
 	if len(names) == 0 {
 		var all []string
-		for _, name := range conf.Names() {
+		for _, name := range conf.Tenants {
 			if name != config.DefaultEngine {
 				all = append(all, name)
 			}
 		}
+		slices.Sort(all)
 		return all, nil
 	}
 	names = slices.Clone(names)

@@ -60,6 +60,12 @@ func load(t *testing.T, urls map[string]string) *config.Config {
 	for name, u := range urls {
 		flat[config.DefaultKey+"."+name] = u
 	}
+	return loadFlat(t, flat)
+}
+
+// loadFlat loads a configuration from flat koanf keys.
+func loadFlat(t *testing.T, flat map[string]any) *config.Config {
+	t.Helper()
 	k := koanf.New(".")
 	require.NoError(t, k.Load(confmap.Provider(flat, "."), nil))
 	conf, err := config.Load(k)

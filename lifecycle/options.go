@@ -7,8 +7,8 @@ type Options struct {
 	// Tenants limits the run to these engines, in any order; a name that is
 	// not a tenant engine makes Migrate fail before it starts.
 	//
-	// Optional. Default: every engine but "default" (the landlord) and the
-	// engines that only lend their pool to others
+	// Optional. Default: the configuration's Tenants (FIBERDB.tenants; by
+	// default every engine but "default", the landlord)
 	Tenants []string
 
 	// Parallel is how many tenants migrate at once. Each holds at most two

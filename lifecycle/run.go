@@ -2,10 +2,12 @@ package lifecycle
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -55,18 +57,32 @@ func (m *Migrations) run(ctx context.Context, t *target, report func(Step)) (res
 	started := func(version int64, name string) {
 		report(Step{Kind: StepMigration, Tenant: t.tenant, Version: version, Migration: name})
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, nil,
+	dialect, opts := goose.DialectPostgres, []goose.ProviderOption{
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithGoMigrations(m.goose(started)...),
-		goose.WithTableName(t.table()),
 		goose.WithSessionLocker(locker),
-	)
+	}
+	if t.schema == "" {
+		opts = append(opts, goose.WithTableName(t.table()))
+	} else {
+		if res.Err = ensureSchema(ctx, db, t.schema); res.Err != nil {
+			return res
+		}
+		store, serr := newSchemaStore(t.table())
+		if serr != nil {
+			res.Err = serr
+			return res
+		}
+		dialect, opts = goose.DialectCustom, append(opts, goose.WithStore(store))
+	}
+	p, err := goose.NewProvider(dialect, db, nil, opts...)
 	if err != nil {
 		res.Err = fmt.Errorf("prepare: %w", err)
 		return res
 	}
 
-	// Read without the lock: a tenant already up to date ends here.
+	// Neither this read nor Up's check for pending migrations takes the
+	// lock: a tenant already up to date never waits and never writes.
 	from, _, err := p.GetVersions(ctx)
 	if err != nil {
 		res.Err = fmt.Errorf("read version: %w", unwrapInit(err))
@@ -85,6 +101,22 @@ func (m *Migrations) run(ctx context.Context, t *target, report func(Step)) (res
 		res.Err = unwrapInit(err)
 	}
 	return res
+}
+
+// ensureSchema creates the tenant's schema unless it exists; a tenant whose
+// schema exists pays one catalog read.
+func ensureSchema(ctx context.Context, db *sql.DB, schema string) error {
+	var exists bool
+	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
+		return fmt.Errorf("find schema: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	return nil
 }
 
 // unwrapInit drops goose's "failed to initialize: " prefix, which says

@@ -16,12 +16,14 @@ const versionTable = "goose_db_version"
 // target is where one tenant's migrations run.
 type target struct {
 	tenant string
-	// conn is a direct connection to the tenant's database: the engine's
-	// url, never a pool of fiberdb's, so nothing of the run reaches a
-	// connection that serves requests.
+	// conn is a direct connection to the tenant's database: the url of the
+	// engine (or of its pool's engine), never a pool of fiberdb's, so that
+	// nothing of the run reaches a connection that serves requests. A
+	// schema tenant's connections start with its search_path.
 	conn *pgx.ConnConfig
-	// schema holds the tenant's tables when it shares a database with
-	// other tenants; empty for a tenant with a database of its own.
+	// schema is the tenant's search_path schema, which holds its tables and
+	// its version table; empty for a tenant that has its database's
+	// default schemas.
 	schema string
 }
 
@@ -31,7 +33,20 @@ func targetFor(conf *config.Config, name string) (*target, error) {
 	if !ok || name == config.DefaultEngine {
 		return nil, unknownTenant(conf, name)
 	}
-	return &target{tenant: name, conn: e.PoolConfig().ConnConfig}, nil
+	owner := e
+	if e.Pool != "" {
+		owner = conf.Engines[e.Pool]
+	}
+	pc := owner.PoolConfig()
+	if pc == nil {
+		return nil, fmt.Errorf("%w %q: '%s[%s][\"pool\"]' names no engine with a url", ErrUnknownTenant, name, conf.Key, strconv.Quote(name))
+	}
+	t := &target{tenant: name, conn: pc.ConnConfig, schema: e.SearchPath}
+	if t.schema != "" {
+		// A session parameter is safe here: the connection is the run's own.
+		t.conn.RuntimeParams["search_path"] = pgx.Identifier{t.schema}.Sanitize()
+	}
+	return t, nil
 }
 
 // table returns the version table, qualified by the tenant's schema when it
@@ -40,7 +55,7 @@ func (t *target) table() string {
 	if t.schema == "" {
 		return versionTable
 	}
-	return t.schema + "." + versionTable
+	return pgx.Identifier{t.schema, versionTable}.Sanitize()
 }
 
 // lockID is the session advisory lock key of the tenant's runs. PostgreSQL

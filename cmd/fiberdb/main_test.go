@@ -6,6 +6,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -54,6 +56,10 @@ func TestCommand(t *testing.T) {
 	t.Run("a conflicting tenant fails alone", func(t *testing.T) {
 		t.Parallel()
 		testConflictFailsAlone(t, bin)
+	})
+	t.Run("schema tenants migrate their own schema", func(t *testing.T) {
+		t.Parallel()
+		testSchemaTenants(t, bin)
 	})
 	t.Run("-tenants limits the run", func(t *testing.T) {
 		t.Parallel()
@@ -120,6 +126,32 @@ func testConflictFailsAlone(t *testing.T, bin string) {
 	require.Equal(t, []string{"4", "3", "0", "1"}, summary.FindStringSubmatch(r.stdout)[1:])
 	require.Equal(t, []string{"public.goose_db_version", "public.widgets"}, tables(t, urls["t01"]), "nothing of 001 stayed")
 	require.Equal(t, []int64{0}, query[int64](t, urls["t01"], "SELECT max(version_id) FROM goose_db_version"))
+}
+
+func testSchemaTenants(t *testing.T, bin string) {
+	t.Helper()
+	dir := t.TempDir()
+	saas := fiberdbtest.Database(t)
+	cfg := filepath.Join(dir, "fiberdb.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`SQLALCHEMY_ENGINES:
+  default: %q
+  saas: %q
+  acme:   {pool: saas, search_path: acme, hosts: [acme.example.com]}
+  globex: {pool: saas, search_path: globex}
+FIBERDB:
+  tenants: [acme, globex]
+`, fiberdbtest.Database(t), saas)), 0o600))
+
+	r := fiberdb(t, bin, nil, "migrate", "-config", cfg, "-dir", writeMigrations(t, dir, schema))
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	final := lines(t, r.stdout)
+	require.Len(t, final, 2, "FIBERDB.tenants lists the tenants")
+	require.Regexp(t, `^acme    0 → 2  migrated in \S+$`, final["acme"])
+	require.Regexp(t, `^globex  0 → 2  migrated in \S+$`, final["globex"])
+	require.Equal(t, []string{
+		"acme.gadgets", "acme.goose_db_version", "acme.widgets",
+		"globex.gadgets", "globex.goose_db_version", "globex.widgets",
+	}, tables(t, saas), "each tenant in its schema, nothing in public")
 }
 
 func testTenantsFlag(t *testing.T, bin string) {

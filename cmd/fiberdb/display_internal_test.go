@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fiberdb/fiberdb/lifecycle"
+)
+
+// On a terminal the display redraws one status line in place and clears it
+// before the final lines; a file gets no escape sequence at all.
+func TestDisplayOnATerminal(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	d := &display{w: &out, tty: true, total: 3, current: map[string]string{}}
+	d.step(lifecycle.Step{Kind: lifecycle.StepStart, Tenant: "acme"})
+	d.step(lifecycle.Step{Kind: lifecycle.StepStart, Tenant: "globex"})
+	d.step(lifecycle.Step{Kind: lifecycle.StepMigration, Tenant: "acme", Version: 2, Migration: "002_todos.sql"})
+	require.Equal(t, "[0/3] · acme 002_todos.sql, globex", d.status())
+
+	failed := lifecycle.Result{Tenant: "globex", From: 1, To: 1, Duration: 12 * time.Millisecond, Err: errors.New("002_todos.sql: boom\nsecond line")}
+	d.step(lifecycle.Step{Kind: lifecycle.StepDone, Tenant: "globex", Result: &failed})
+	require.Equal(t, "[1/3] 1 failed · acme 002_todos.sql", d.status())
+	require.NotContains(t, out.String(), "\n", "only redraws so far")
+	require.True(t, strings.HasSuffix(out.String(), "\r\x1b[K[1/3] 1 failed · acme 002_todos.sql"))
+
+	out.Reset()
+	d.finish([]lifecycle.Result{
+		{Tenant: "acme", From: 0, To: 2, Duration: 41 * time.Millisecond},
+		failed,
+		{Tenant: "initech", From: -1, To: -1, Duration: time.Millisecond, Err: errors.New("read version: refused")},
+	}, 1234*time.Millisecond)
+	require.Equal(t, "\r\x1b[K"+
+		"acme     0 → 2  migrated in 41ms\n"+
+		"globex   1 → 1  FAILED in 12ms: 002_todos.sql: boom; second line\n"+
+		"initech  ? → ?  FAILED in 1ms: read version: refused\n"+
+		"3 tenants in 1.23s: 1 migrated, 0 up to date, 2 failed\n", out.String())
+}
+
+func TestDisplayStatusFitsOneLine(t *testing.T) {
+	t.Parallel()
+	d := &display{w: &bytes.Buffer{}, tty: true, total: 200, current: map[string]string{}}
+	for _, name := range []string{"alpha-corporation", "beta-industries", "gamma-holdings", "delta-partners", "epsilon"} {
+		d.step(lifecycle.Step{Kind: lifecycle.StepStart, Tenant: name})
+		d.step(lifecycle.Step{Kind: lifecycle.StepMigration, Tenant: name, Migration: "017_add_invoice_indexes.sql"})
+	}
+	require.LessOrEqual(t, len([]rune(d.status())), statusWidth)
+	require.True(t, strings.HasSuffix(d.status(), " …"))
+}

@@ -1,0 +1,101 @@
+package lifecycle_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fiberdb/fiberdb/config"
+	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/lifecycle"
+)
+
+// ternLock is jackc/tern's fixed advisory lock key: fiberdb never takes it.
+const ternLock = 9628173550095224
+
+// schemaTenants makes "default", a pool engine "saas" and n schema tenants
+// s00… ({pool: saas, search_path: s00}), plus "Mixed Case" in a schema of
+// that name, which only a quoted identifier reaches.
+func schemaTenants(t *testing.T, n int) (conf *config.Config, saas string) {
+	t.Helper()
+	saas = fiberdbtest.Database(t)
+	flat := map[string]any{
+		config.DefaultKey + ".default":           fiberdbtest.Database(t),
+		config.DefaultKey + ".saas":              saas,
+		config.DefaultKey + ".mixed.pool":        "saas",
+		config.DefaultKey + ".mixed.search_path": "Mixed Case",
+	}
+	for i := range n {
+		name := fmt.Sprintf("s%02d", i)
+		flat[config.DefaultKey+"."+name+".pool"] = "saas"
+		flat[config.DefaultKey+"."+name+".search_path"] = name
+	}
+	return loadFlat(t, flat), saas
+}
+
+func TestMigrateSchemaTenants(t *testing.T) {
+	t.Parallel()
+	conf, saas := schemaTenants(t, 6)
+	m := loadSchema(t)
+	// tern would queue every tenant of this database behind this lock.
+	holder := connect(t, saas)
+	_, err := holder.Exec(t.Context(), "SELECT pg_advisory_lock($1)", int64(ternLock))
+	require.NoError(t, err)
+
+	results, err := lifecycle.Migrate(t.Context(), conf, m, lifecycle.Options{Parallel: 4})
+	require.NoError(t, err)
+	require.Len(t, results, 8, "mixed, s00…s05, and saas itself")
+	for _, r := range results {
+		require.NoError(t, r.Err, r.Tenant)
+		require.Equal(t, int64(2), r.To, r.Tenant)
+	}
+	want := []string{`Mixed Case.gadgets`, `Mixed Case.goose_db_version`, `Mixed Case.widgets`, "public.gadgets", "public.goose_db_version", "public.widgets"}
+	for i := range 6 {
+		s := fmt.Sprintf("s%02d", i)
+		want = append(want, s+".gadgets", s+".goose_db_version", s+".widgets")
+	}
+	require.ElementsMatch(t, want, tables(t, saas))
+
+	// Each schema keeps its own version: a second run finds them all done.
+	results, err = lifecycle.Migrate(t.Context(), conf, m)
+	require.NoError(t, err)
+	for _, r := range results {
+		require.True(t, r.UpToDate(), r.Tenant)
+	}
+	require.Equal(t, []int{3}, query[int](t, saas, `SELECT count(*)::int FROM "Mixed Case".goose_db_version`))
+}
+
+// TestMigrateSchemaTenantsNeverWaitForEachOther holds s00's lock in the
+// database all the tenants share: s01 migrates meanwhile.
+func TestMigrateSchemaTenantsNeverWaitForEachOther(t *testing.T) {
+	t.Parallel()
+	conf, saas := schemaTenants(t, 2)
+	holder := connect(t, saas)
+	_, err := holder.Exec(t.Context(), "SELECT pg_advisory_lock($1)", lifecycle.LockID("s00"))
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	var order []string
+	_, err = lifecycle.Migrate(t.Context(), conf, loadSchema(t), lifecycle.Options{
+		Tenants:  []string{"s00", "s01"},
+		Parallel: 2,
+		Progress: func(s lifecycle.Step) {
+			if s.Kind != lifecycle.StepDone {
+				return
+			}
+			mu.Lock()
+			order = append(order, s.Tenant)
+			mu.Unlock()
+			if s.Tenant == "s01" {
+				if _, uerr := holder.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", lifecycle.LockID("s00")); uerr != nil {
+					panic(uerr)
+				}
+			}
+		},
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"s01", "s00"}, order)
+}
