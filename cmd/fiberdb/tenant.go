@@ -45,7 +45,7 @@ func tenantAddCommand(ctx context.Context, args, environ []string, stdout, stder
 		return &usageError{err: err}
 	}
 	if err != nil {
-		return err //nolint:wrapcheck // AddTenant's errors already say "add tenant NAME"
+		return err // AddTenant's errors already say "add tenant NAME"
 	}
 	fmt.Fprintln(stdout, resultLine(&res, len(res.Tenant))+"; added to fiberdb_tenants")
 	return nil
