@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,19 +56,23 @@ func main() {
 	}
 }
 
-func run(bin string, n, parallel int) (err error) {
+func run(bin string, n, parallel int) error {
 	ctx := context.Background()
 	pg, err := pgserver.Start(ctx)
 	if err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
-	defer func() { err = errors.Join(err, pg.Close()) }()
 	dir, err := os.MkdirTemp("", "migratebench-")
-	if err != nil {
-		return fmt.Errorf("temp dir: %w", err)
+	if err == nil {
+		err = measure(ctx, pg, dir, bin, n, parallel)
+		err = errors.Join(err, os.RemoveAll(dir))
 	}
-	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
+	return errors.Join(err, pg.Close())
+}
 
+// measure creates the databases, the config and the migrations in dir, and
+// prints the times.
+func measure(ctx context.Context, pg *pgserver.Server, dir, bin string, n, parallel int) error {
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("tenant_%03d", i)
@@ -89,7 +94,7 @@ func run(bin string, n, parallel int) (err error) {
 	if err := os.WriteFile(filepath.Join(dir, "fiberdb.yaml"), []byte(cfg.String()), 0o600); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
-	if err := os.Mkdir(filepath.Join(dir, "migrations"), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(dir, "migrations"), 0o750); err != nil {
 		return fmt.Errorf("write migrations: %w", err)
 	}
 	for file, body := range migrations {
@@ -100,13 +105,12 @@ func run(bin string, n, parallel int) (err error) {
 
 	baseline := time.Now()
 	if err := each(names, parallel, func(name string) error {
-		conn, err := pgx.Connect(ctx, pg.ConnString(name))
-		if err != nil {
-			return err
+		conn, cerr := pgx.Connect(ctx, pg.ConnString(name))
+		if cerr != nil {
+			return cerr
 		}
 		var one int
-		err = conn.QueryRow(ctx, "SELECT 1").Scan(&one)
-		return errors.Join(err, conn.Close(ctx))
+		return errors.Join(conn.QueryRow(ctx, "SELECT 1").Scan(&one), conn.Close(ctx))
 	}); err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}
@@ -130,7 +134,8 @@ func run(bin string, n, parallel int) (err error) {
 
 // migrate runs "fiberdb migrate" once and returns its time and summary line.
 func migrate(ctx context.Context, bin, dir string, parallel int) (time.Duration, string, error) {
-	cmd := exec.CommandContext(ctx, bin, "migrate", "-config", "fiberdb.yaml", "-dir", "migrations", "-parallel", fmt.Sprint(parallel))
+	cmd := exec.CommandContext(ctx, bin, "migrate", //nolint:gosec // G204: timing the binary given by -bin is the point
+		"-config", "fiberdb.yaml", "-dir", "migrations", "-parallel", strconv.Itoa(parallel))
 	cmd.Dir = dir
 	start := time.Now()
 	out, err := cmd.Output()
