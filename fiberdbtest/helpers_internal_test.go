@@ -71,7 +71,8 @@ func (r *recorder) failures() string {
 	return strings.Join(r.msgs, "\n")
 }
 
-func openTestEngines(t *testing.T) *fiberdb.Engines {
+// testConf configures one engine, default, on a database of the test's own.
+func testConf(t *testing.T) *config.Config {
 	t.Helper()
 	k := koanf.New(".")
 	require.NoError(t, k.Load(confmap.Provider(map[string]any{
@@ -79,7 +80,12 @@ func openTestEngines(t *testing.T) *fiberdb.Engines {
 	}, ""), nil))
 	conf, err := config.Load(k)
 	require.NoError(t, err)
-	return Open(t, conf)
+	return conf
+}
+
+func openTestEngines(t *testing.T) *fiberdb.Engines {
+	t.Helper()
+	return Open(t, testConf(t))
 }
 
 // TestNoLeaksUnderIsolation: NoLeaks that runs before the rollback fails at
@@ -129,20 +135,18 @@ func TestLeakFailsInsteadOfHanging(t *testing.T) { //nolint:paralleltest // shor
 	defer func(l, c time.Duration) { leakWait, closeWait = l, c }(leakWait, closeWait)
 	leakWait, closeWait = 50*time.Millisecond, 200*time.Millisecond
 
-	k := koanf.New(".")
-	require.NoError(t, k.Load(confmap.Provider(map[string]any{
-		"SQLALCHEMY_ENGINES": map[string]any{"default": Database(t)},
-	}, ""), nil))
-	conf, err := config.Load(k)
-	require.NoError(t, err)
+	conf := testConf(t)
 	r := &recorder{TB: t}
-	var release func() error
+	var (
+		release func() error
+		err     error
+	)
 	r.run(func(tb testing.TB) {
 		tb.Helper()
 		e := Open(tb, conf)
-		_, release, err = e.Acquire(t.Context(), "default")
-		require.NoError(t, err)
+		_, release, err = e.Acquire(t.Context(), "default") // never released by the "test"
 	})
+	require.NoError(t, err)
 	failures := r.failures()
 	require.Contains(t, failures, "connections still acquired after 50ms: default=1")
 	require.Contains(t, failures, "Engines.Close did not return in 200ms: a connection was never given back (acquired: default=1)")
