@@ -50,6 +50,10 @@ func TestDemo(t *testing.T) {
 		t.Parallel()
 		testInterruptedStartup(t, bin)
 	})
+	t.Run("SIGTERM to go run stops it gracefully", func(t *testing.T) {
+		t.Parallel()
+		testGoRunSIGTERM(t)
+	})
 	t.Run("DATABASE_URL uses that server and starts none", func(t *testing.T) {
 		t.Parallel()
 		testDatabaseURL(t, bin)

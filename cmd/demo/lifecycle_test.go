@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -43,6 +44,31 @@ func testKilledHard(t *testing.T, bin string) {
 	require.Empty(t, cmdlinesWith(t, d.dataDir))
 	// The data directory stays (nothing ran to remove it); the test's
 	// cleanup removes the demo's TMPDIR with it.
+}
+
+// testGoRunSIGTERM: `go run` dies of a SIGTERM without passing it on; the
+// demo, its child, notices through its parent-death signal and shuts down as
+// for a SIGTERM of its own (issue 13: it ran on, orphaned, with its
+// PostgreSQL).
+func testGoRunSIGTERM(t *testing.T) {
+	t.Helper()
+	d := startDemo(t, "go", nil, "run", ".", "-addr", "127.0.0.1:0")
+	d.waitReady(t)
+	require.NotEmpty(t, cmdlinesWith(t, d.dataDir), "PostgreSQL runs")
+
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	d.wait(t, 30*time.Second) // go run itself
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(d.dataDir); errors.Is(err, os.ErrNotExist) && len(cmdlinesWith(t, d.dataDir)) == 0 {
+			break
+		}
+		require.False(t, time.Now().After(deadline), "the demo outlived go run\nstdout:\n%s\nstderr:\n%s", d.stdout, d.stderr)
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The demo's own output, written after go run died, says it shut down.
+	require.Eventually(t, func() bool { return strings.Contains(d.stdout.String(), "stopped PostgreSQL and removed "+d.dataDir) },
+		10*time.Second, 20*time.Millisecond, d.stdout.String())
 }
 
 func testInterruptedStartup(t *testing.T, bin string) {

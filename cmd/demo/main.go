@@ -10,6 +10,9 @@
 // 127.0.0.1:3000 and prints curl lines to try. Ctrl-C (or SIGTERM) shuts the
 // server down gracefully, stops PostgreSQL and removes its directory; if the
 // demo is killed outright, PostgreSQL gets a parent-death signal and stops too.
+// On Linux the demo also shuts down gracefully when the process that started
+// it dies (or on SIGHUP): a SIGTERM sent to `go run`, which does not pass it
+// on, stops the demo all the same.
 //
 // Flags:
 //
@@ -82,8 +85,11 @@ type options struct {
 // run is the whole program; it returns the exit code.
 func run(args, environ []string, stdout, stderr io.Writer) int {
 	// Installed first, so that a signal during startup still cleans up.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, parentDeathSignal)
 	defer stop()
+	if err := stopWithParent(); err != nil {
+		fmt.Fprintln(stderr, "demo: cannot follow the parent process's death:", err)
+	}
 
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -199,7 +205,9 @@ func serve(ctx context.Context, stop context.CancelFunc, o options, stdout io.Wr
 		return fmt.Errorf("serve: %w", serr)
 	}
 	// From here a second Ctrl-C kills the demo at once; PostgreSQL then
-	// follows through its parent-death signal.
+	// follows through its parent-death signal. The parent's death may signal
+	// again (once per thread of the parent): ignored, so the shutdown ends.
+	signal.Ignore(parentDeathSignal)
 	stop()
 	fmt.Fprintln(stdout, "shutting down")
 	if serr := app.ShutdownWithTimeout(shutdownTimeout); serr != nil {
