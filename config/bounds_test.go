@@ -148,12 +148,13 @@ func TestLoadBadURLHidesNothing(t *testing.T) {
 // the host, which every connect error then printed.
 func TestLoadRefusesUnescapedUserinfo(t *testing.T) {
 	t.Parallel()
-	const want = `'SQLALCHEMY_ENGINES["acme"]["url"]' has an "@" or "/" in its user name or password that is not ` +
-		`percent-encoded: write "@" as %40 and "/" as %2F.`
+	const want = `'SQLALCHEMY_ENGINES["acme"]["url"]' must percent-encode "@" as %40 and "/" as %2F ` +
+		`in its user name, password and database name.`
 	for _, url := range []string{
 		"postgres://u:S3C@RETpw@host/db",
 		"postgresql://u:S3C@RETpw@host:5432/db?sslmode=disable",
-		"POSTGRES://u@S3C:RETpw@host/db",
+		"postgres://host?user=u@S3C:RETpw",
+		"postgres://u@host/S3C@RETpw",
 		"postgres://u:S3C/RETpw@host/db",
 	} {
 		t.Run(url, func(t *testing.T) {

@@ -190,8 +190,10 @@ func Load(k *koanf.Koanf, opts ...Options) (*Config, error) {
 	}
 
 	conf := &Config{Key: o.Key, Engines: map[string]*Engine{}}
-	settings, tenants, errs := loadSettings(k, o, conf)
-	defaults, derrs := engineDefaults(o, settings)
+	errs := misspelledKeys(k.MapKeys(""), o)
+	rs, serrs := loadSettings(k, o, conf)
+	errs = append(errs, serrs...)
+	defaults, derrs := engineDefaults(o, rs.defaults)
 	errs = append(errs, derrs...)
 
 	raw := k.Get(o.Key)
@@ -199,6 +201,8 @@ func Load(k *koanf.Koanf, opts ...Options) (*Config, error) {
 	if raw != nil && !ok {
 		errs = append(errs, keyErr(o.Key, "must be a map of engine names, not "+typeName(raw), ErrInvalidOption))
 	}
+	engines, oerrs := overrides(o.Key, o.SettingsKey+`["overrides"]`, engines, rs.overrides)
+	errs = append(errs, oerrs...)
 	if _, hasDefault := engines[DefaultEngine]; !hasDefault && !o.AllowEmpty {
 		errs = append(errs, keyErr(o.Key+`["`+DefaultEngine+`"]`, "must be defined", ErrNoEngines))
 	}
@@ -219,7 +223,7 @@ func Load(k *koanf.Koanf, opts ...Options) (*Config, error) {
 			}
 		}
 	}
-	errs = append(errs, resolveTenants(o, conf, tenants, engines)...)
+	errs = append(errs, resolveTenants(o, conf, rs.tenants, engines)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

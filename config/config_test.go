@@ -1032,6 +1032,11 @@ func TestLoadDoesNotMutate(t *testing.T) {
 						"engine_defaults": map[string]any{"pool_min_conns": 1},
 						"tenants":         "acme, globex",
 						"base_domain":     "Example.COM",
+						"overrides": map[string]any{
+							"acme":    map[string]any{"url": map[string]any{"host": "db2", "params": map[string]any{"sslmode": "require"}}},
+							"default": map[string]any{"pool_max_conns": 3, "hosts": []any{"central.example.com"}},
+							"globex":  map[string]any{"url": map[string]any{"port": 5433}},
+						},
 					},
 				}
 			},

@@ -205,6 +205,10 @@ func engineURL(key string, raw any) (pc *pgxpool.Config, dsn string, errs []erro
 		return nil, "", []error{keyErr(key, "must be defined", ErrNoURL)}
 	case string:
 		dsn = u
+	case urlOverride:
+		if dsn, errs = withParts(key, u.dsn, u.parts); len(errs) > 0 {
+			return nil, "", errs
+		}
 	default:
 		m, ok := toMap(u)
 		if !ok {

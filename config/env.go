@@ -1,7 +1,6 @@
 package config
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/knadh/koanf/providers/env/v2"
@@ -17,10 +16,16 @@ type EnvOptions struct {
 	// Optional. Default: "FIBERDB_"
 	Prefix string
 
-	// Key and SettingsKey must match the [Options] given to [Load].
+	// Key is not used: engine variables land under SettingsKey's
+	// "overrides", which [Load] merges into the engines under its own
+	// Options.Key. It is kept so that EnvOptions and [Options] can be
+	// written alike.
+	Key string
+
+	// SettingsKey must match the [Options] given to [Load].
 	//
-	// Optional. Default: "SQLALCHEMY_ENGINES" and "FIBERDB"
-	Key, SettingsKey string
+	// Optional. Default: "FIBERDB"
+	SettingsKey string
 
 	// Environ lists the variables as "NAME=value" strings; tests pass their
 	// own so that they can run in parallel.
@@ -29,36 +34,49 @@ type EnvOptions struct {
 	Environ func() []string
 }
 
+// Names under the prefix that are not configuration: fiberdb's own test and
+// server tools read them (FIBERDB_TEST_DATABASE_URL, FIBERDB_PG_BINDIR).
+var reservedEnv = []string{"test_", "pg_"}
+
+// malformedEnvKey is the setting where [EnvProvider] puts the names of
+// variables it cannot map, so that [Load] reports them.
+const malformedEnvKey = "malformed_env"
+
 // EnvProvider returns a koanf provider that maps environment variables onto
 // the keys [Load] reads. "__" separates key parts, and everything after the
-// prefix is lower-cased, so engine names set through env vars must be lower
-// case:
+// prefix is lower-cased:
 //
-//	FIBERDB_ENGINES__ACME=postgres://…                 SQLALCHEMY_ENGINES.acme.url
-//	FIBERDB_ENGINES__ACME__URL=postgres://…            SQLALCHEMY_ENGINES.acme.url
-//	FIBERDB_ENGINES__ACME__URL__HOST=db1               SQLALCHEMY_ENGINES.acme.url.host
-//	FIBERDB_ENGINES__ACME__POOL_MAX_CONNS=8            SQLALCHEMY_ENGINES.acme.pool_max_conns
+//	FIBERDB_ENGINES__ACME=postgres://…                  SQLALCHEMY_ENGINES.acme.url
+//	FIBERDB_ENGINES__ACME__URL=postgres://…             SQLALCHEMY_ENGINES.acme.url
+//	FIBERDB_ENGINES__ACME__URL__HOST=db1                SQLALCHEMY_ENGINES.acme.url's host
+//	FIBERDB_ENGINES__ACME__POOL_MAX_CONNS=8             SQLALCHEMY_ENGINES.acme.pool_max_conns
 //	FIBERDB_ENGINES__ACME__HOSTS=a.example.com,b.example.com
+//	FIBERDB_ENGINES__ACME__SETTINGS__APP__TENANT=acme   SQLALCHEMY_ENGINES.acme.settings.app.tenant
 //	FIBERDB_ENGINE_DEFAULTS__POOL_MAX_CONN_IDLE_TIME=5m FIBERDB.engine_defaults.pool_max_conn_idle_time
 //	FIBERDB_TENANT_HEADER=X-Tenant                      FIBERDB.tenant_header
-//	FIBERDB_BASE_DOMAIN=example.com                     FIBERDB.base_domain
-//	FIBERDB_TENANTS=acme,globex                         FIBERDB.tenants
+//	FIBERDB_MAX_TOTAL_CONNS=90                          FIBERDB.max_total_conns
 //
 // Load it after the file so that env vars override file values:
 //
 //	k.Load(file.Provider("fiberdb.yaml"), yaml.Parser())
 //	k.Load(config.EnvProvider(config.EnvOptions{}), nil)
 //
-// FIBERDB_ENGINES__<NAME> is a shortcut for FIBERDB_ENGINES__<NAME>__URL.
-// koanf merges maps key by key but replaces a string with a map, so an engine
-// whose options env vars override must use the map form ({url: …}) in the
-// file, not the string shortcut.
+// Engine variables land in FIBERDB.overrides, not in SQLALCHEMY_ENGINES:
+// koanf's merge would replace an engine or url written as a string with a
+// map holding only the variable's part, and so connect somewhere else
+// without an error. [Load] merges them instead: a url part replaces that part
+// of the file's url, whatever its form, and the rest of the url is kept; an
+// option joins an engine written as a string. An engine named in another case
+// in the file (Acme) is matched case-insensitively, since variable names are
+// lower-cased.
+//
+// Every other variable under the prefix is a setting, so a misspelled one is
+// an error from Load, as the same misspelling in the file is; so is a name
+// with an empty or dotted part between "__". Names starting with the prefix
+// and TEST_ or PG_ are left to fiberdb's tools.
 func EnvProvider(o EnvOptions) *env.Env {
 	if o.Prefix == "" {
 		o.Prefix = DefaultEnvPrefix
-	}
-	if o.Key == "" {
-		o.Key = DefaultKey
 	}
 	if o.SettingsKey == "" {
 		o.SettingsKey = DefaultSettingsKey
@@ -68,26 +86,29 @@ func EnvProvider(o EnvOptions) *env.Env {
 		EnvironFunc: o.Environ,
 		TransformFunc: func(name, value string) (string, any) {
 			rest := strings.ToLower(strings.TrimPrefix(name, o.Prefix))
-			parts := strings.Split(rest, "__")
-			for _, p := range parts {
-				// A "." would split the key again; an empty part is a typo.
-				if p == "" || strings.Contains(p, ".") {
+			for _, r := range reservedEnv {
+				if strings.HasPrefix(rest, r) {
 					return "", nil
 				}
 			}
+			parts := strings.Split(rest, "__")
+			malformed := parts[0] == "engines" && len(parts) == 1
+			for _, p := range parts {
+				// A "." would split the key again; an empty part is a typo.
+				malformed = malformed || p == "" || strings.Contains(p, ".")
+			}
 			switch {
+			case malformed:
+				// The name, never the value, which may hold a password.
+				return o.SettingsKey + "." + malformedEnvKey + "." + strings.ReplaceAll(name, ".", "_"), ""
 			case parts[0] == "engines" && len(parts) == 2:
 				// The whole-engine shortcut sets the url, so it merges with
 				// the same engine's option variables in any order.
-				return o.Key + "." + parts[1] + ".url", value
-			case parts[0] == "engines" && len(parts) > 2:
-				return o.Key + "." + strings.Join(parts[1:], "."), value
-			case slices.Contains(settingKeys, parts[0]):
-				return o.SettingsKey + "." + strings.Join(parts, "."), value
+				return o.SettingsKey + ".overrides." + parts[1] + ".url", value
+			case parts[0] == "engines":
+				return o.SettingsKey + ".overrides." + strings.Join(parts[1:], "."), value
 			}
-			// Other FIBERDB_ variables (FIBERDB_TEST_DATABASE_URL, …) are
-			// not configuration.
-			return "", nil
+			return o.SettingsKey + "." + strings.Join(parts, "."), value
 		},
 	})
 }

@@ -134,15 +134,10 @@ func TestEnvProviderOverridesFile(t *testing.T) {
 			},
 		},
 		{
-			name: "unrelated FIBERDB_ variables are ignored",
+			name: "fiberdb's tool variables and other prefixes are ignored",
 			env: []string{
 				"FIBERDB_TEST_DATABASE_URL=postgres://u:p@h:notaport/db",
 				"FIBERDB_PG_BINDIR=/usr/lib/postgresql/17/bin",
-				"FIBERDB_ENGINES=junk",
-				"FIBERDB_ENGINES__=junk",
-				"FIBERDB_ENGINES____URL=junk",
-				"FIBERDB_ENGINES__A.B=junk",
-				"FIBERDB_TENANT.HEADER=junk",
 				"OTHER_ENGINES__ACME__POOL_MAX_CONNS=junk",
 				"fiberdb_engines__acme__pool_max_conns=junk",
 				"NOEQUALSIGN",
@@ -189,6 +184,43 @@ func TestEnvProviderErrorsNameTheKey(t *testing.T) {
 			env:  "FIBERDB_TENANTS=acme,nope",
 			is:   config.ErrUndefinedEngine,
 			want: `'FIBERDB["tenants"][1]' names engine "nope", but 'SQLALCHEMY_ENGINES["nope"]' was not defined.`,
+		},
+		{
+			// Issue 13: the same typo in the file was an error, but ignored here.
+			name: "a misspelled setting",
+			env:  "FIBERDB_TENANT_HEADR=X-Org",
+			is:   config.ErrInvalidOption,
+			want: `'FIBERDB["tenant_headr"]' is not a known setting (did you mean "tenant_header"?).`,
+		},
+		{
+			name: "a name with empty parts",
+			env:  "FIBERDB_ENGINES____URL=s3cret",
+			is:   config.ErrInvalidOption,
+			want: `'FIBERDB["malformed_env"]' holds environment variables whose names have an empty or dotted part between "__" (FIBERDB_ENGINES____URL).`,
+		},
+		{
+			name: "a name with a dot",
+			env:  "FIBERDB_TENANT.HEADER=s3cret",
+			is:   config.ErrInvalidOption,
+			want: `'FIBERDB["malformed_env"]' holds environment variables whose names have an empty or dotted part between "__" (FIBERDB_TENANT_HEADER).`,
+		},
+		{
+			name: "engines without a name",
+			env:  "FIBERDB_ENGINES=s3cret",
+			is:   config.ErrInvalidOption,
+			want: `'FIBERDB["malformed_env"]' holds environment variables whose names have an empty or dotted part between "__" (FIBERDB_ENGINES).`,
+		},
+		{
+			name: "an engine name ending in an empty part",
+			env:  "FIBERDB_ENGINES__=s3cret",
+			is:   config.ErrInvalidOption,
+			want: `'FIBERDB["malformed_env"]' holds environment variables whose names have an empty or dotted part between "__" (FIBERDB_ENGINES__).`,
+		},
+		{
+			name: "a url part that is not one",
+			env:  "FIBERDB_ENGINES__ACME__URL__HOTS=db2",
+			is:   config.ErrInvalidURL,
+			want: `'SQLALCHEMY_ENGINES["acme"]["url"]["hots"]' is not a known url key (host, port, user, password, database, params).`,
 		},
 		{
 			name: "a bad duration default",

@@ -23,20 +23,27 @@ const (
 
 // settingKeys are the keys of the settings map, sorted.
 var settingKeys = []string{
-	"base_domain", "engine_defaults", "max_open_pools", "max_total_conns",
+	"base_domain", "engine_defaults", "max_open_pools", "max_total_conns", "overrides",
 	"pool_idle_timeout", "tenant_header", "tenant_max_concurrency", "tenants",
 }
 
-// loadSettings reads the settings map into conf and returns engine_defaults
-// and the raw tenants list for later checks.
-func loadSettings(k interface{ Get(string) any }, o Options, conf *Config) (defaults map[string]any, tenants any, errs []error) {
+// rawSettings are the settings that need the engines to be checked.
+type rawSettings struct {
+	defaults  map[string]any // engine_defaults
+	tenants   any
+	overrides any
+}
+
+// loadSettings reads the settings map into conf and returns what needs the
+// engines for later checks.
+func loadSettings(k interface{ Get(string) any }, o Options, conf *Config) (rs rawSettings, errs []error) {
 	raw := k.Get(o.SettingsKey)
 	if raw == nil {
-		return nil, nil, nil
+		return rs, nil
 	}
 	settings, ok := toMap(raw)
 	if !ok {
-		return nil, nil, []error{keyErr(o.SettingsKey, "must be a map, not "+typeName(raw), ErrInvalidOption)}
+		return rs, []error{keyErr(o.SettingsKey, "must be a map, not "+typeName(raw), ErrInvalidOption)}
 	}
 	for _, key := range sortedKeys(settings) {
 		v := settings[key]
@@ -48,13 +55,15 @@ func loadSettings(k interface{ Get(string) any }, o Options, conf *Config) (defa
 			if !ok {
 				err = keyErr(sub, "must be a map of pool options, not "+typeName(v), ErrInvalidOption)
 			}
-			defaults = m
+			rs.defaults = m
 		case "tenant_header":
 			conf.TenantHeader, err = tenantHeader(sub, v)
 		case "base_domain":
 			conf.BaseDomain, err = baseDomain(sub, v)
 		case "tenants":
-			tenants = v
+			rs.tenants = v
+		case "overrides":
+			rs.overrides = v
 		case "max_total_conns":
 			conf.MaxTotalConns, err = countSetting(sub, v, maxTotalConnsLimit)
 		case "max_open_pools":
@@ -63,6 +72,9 @@ func loadSettings(k interface{ Get(string) any }, o Options, conf *Config) (defa
 			conf.TenantMaxConcurrency, err = countSetting(sub, v, concurrencyLimit)
 		case "pool_idle_timeout":
 			conf.PoolIdleTimeout, err = timeoutSetting(sub, v)
+		case malformedEnvKey:
+			err = keyErr(sub, "holds environment variables whose names have an empty or dotted part between \"__\" ("+
+				strings.Join(malformedNames(v), ", ")+")", ErrInvalidOption)
 		default:
 			err = keyErr(sub, unknownReason("setting", key, settingKeys), ErrInvalidOption)
 		}
@@ -70,7 +82,7 @@ func loadSettings(k interface{ Get(string) any }, o Options, conf *Config) (defa
 			errs = append(errs, err)
 		}
 	}
-	return defaults, tenants, errs
+	return rs, errs
 }
 
 func tenantHeader(key string, v any) (string, error) {
@@ -209,4 +221,11 @@ func isHeaderName(s string) bool {
 		}
 	}
 	return true
+}
+
+// malformedNames lists the variables [EnvProvider] could not map, without
+// their values.
+func malformedNames(v any) []string {
+	m, _ := toMap(v)
+	return sortedKeys(m)
 }

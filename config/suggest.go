@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // suggest returns the candidate that word most likely misspells: the same
 // word in another case, or one at most two edits away (one for short words).
@@ -64,4 +67,28 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// misspelledKeys reports the top-level keys that look like a misspelling of
+// the engines or settings key: another case (koanf keys are case-sensitive,
+// so "sqlalchemy_engines" is never read), or an edit or two away. Other keys
+// belong to the app and are left alone.
+func misspelledKeys(top []string, o Options) []error {
+	var errs []error
+	for _, key := range slices.Sorted(slices.Values(top)) {
+		if key == o.Key || key == o.SettingsKey {
+			continue
+		}
+		for _, want := range []string{o.Key, o.SettingsKey} {
+			limit := 1
+			if len(want) >= 10 {
+				limit = 2
+			}
+			if strings.EqualFold(key, want) || editDistance(strings.ToLower(key), strings.ToLower(want)) <= limit {
+				errs = append(errs, keyErr(key, `is not read (did you mean "`+want+`"? keys are case-sensitive)`, ErrInvalidOption))
+				break
+			}
+		}
+	}
+	return errs
 }

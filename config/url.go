@@ -24,8 +24,38 @@ var urlKeys = map[string]string{
 // dsnFromMap renders the map form of a url as a libpq keyword/value string,
 // which, unlike a URL, can name a Unix socket directory as its host.
 func dsnFromMap(key string, m map[string]any) (string, []error) {
+	pairs, errs := urlPairs(key, m)
+	return keywordValue(pairs), errs
+}
+
+// withParts returns dsn with the parts of a url map laid over it, whatever
+// dsn's form: parameters of a URL's query and later keywords of a
+// keyword/value string both win over what comes before them. The rest of dsn
+// is kept as written.
+func withParts(key, dsn string, parts map[string]any) (string, []error) {
+	pairs, errs := urlPairs(key, parts)
+	if len(errs) > 0 || len(pairs) == 0 {
+		return dsn, errs
+	}
+	if _, isURL := cutScheme(dsn); !isURL {
+		return dsn + " " + keywordValue(pairs), nil
+	}
+	q := make([]string, len(pairs))
+	for i, p := range pairs {
+		q[i] = percentEncode(p[0]) + "=" + percentEncode(p[1])
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + strings.Join(q, "&"), nil
+}
+
+// urlPairs checks the map form of a url and returns its libpq keywords and
+// values, in key order.
+func urlPairs(key string, m map[string]any) ([][2]string, []error) {
 	var (
-		parts []string
+		pairs [][2]string
 		errs  []error
 	)
 	for _, k := range sortedKeys(m) {
@@ -48,7 +78,7 @@ func dsnFromMap(key string, m map[string]any) (string, []error) {
 					errs = append(errs, keyErr(psub, "must be a string or number, not "+typeName(params[pk]), ErrInvalidURL))
 					continue
 				}
-				parts = append(parts, pk+"="+quoteDSN(s))
+				pairs = append(pairs, [2]string{pk, s})
 			}
 			continue
 		}
@@ -62,9 +92,17 @@ func dsnFromMap(key string, m map[string]any) (string, []error) {
 			errs = append(errs, keyErr(sub, "must be a string or number, not "+typeName(v), ErrInvalidURL))
 			continue
 		}
-		parts = append(parts, word+"="+quoteDSN(s))
+		pairs = append(pairs, [2]string{word, s})
 	}
-	return strings.Join(parts, " "), errs
+	return pairs, errs
+}
+
+func keywordValue(pairs [][2]string) string {
+	parts := make([]string, len(pairs))
+	for i, p := range pairs {
+		parts[i] = p[0] + "=" + quoteDSN(p[1])
+	}
+	return strings.Join(parts, " ")
 }
 
 // parseDSN parses dsn, reporting a failure against key without the DSN
@@ -127,35 +165,34 @@ func checkURLOptions(key string, set map[string]string) []error {
 	return errs
 }
 
-// checkUserinfo refuses a URL whose user name or password holds an "@" that
-// is not percent-encoded. The parser would split it at the wrong "@" and take
-// the password's tail for the host, which connect errors then print.
+// checkUserinfo refuses a URL with an "@" or "/" that pgconn, like libpq,
+// would split at the wrong place: it ends the user name and password at the
+// first "@" before the first "/", so an "@" in a password makes the password's
+// tail the host (which connect errors then print), and a "/" in a password or
+// an "@" in a query without a path is misread the same way.
 func checkUserinfo(key, dsn string) error {
 	rest, ok := cutScheme(dsn)
 	if !ok {
 		return nil // keyword/value: quoting, not encoding, protects "@"
 	}
-	if i := strings.IndexAny(rest, "?#"); i >= 0 {
-		rest = rest[:i]
+	netloc, path, _ := strings.Cut(rest, "/")
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
 	}
-	at := strings.IndexByte(rest, '@')
-	if at < 0 {
-		return nil
-	}
-	if strings.IndexByte(rest[at+1:], '@') >= 0 || strings.IndexByte(rest[:at], '/') >= 0 {
-		return keyErr(key, `has an "@" or "/" in its user name or password that is not percent-encoded: write "@" as %40 and "/" as %2F`, ErrInvalidURL)
+	at := strings.IndexByte(netloc, '@')
+	if strings.Count(netloc, "@") > 1 || at >= 0 && strings.ContainsAny(netloc[:at], "?#") || strings.Contains(path, "@") {
+		return keyErr(key, `must percent-encode "@" as %40 and "/" as %2F in its user name, password and database name`, ErrInvalidURL)
 	}
 	return nil
 }
 
-// cutScheme returns what follows "postgres://" or "postgresql://".
+// cutScheme returns what follows "postgres://" or "postgresql://", the
+// prefixes that make pgconn parse a URL (in lower case only, as pgconn).
 func cutScheme(dsn string) (string, bool) {
-	for _, scheme := range []string{"postgres://", "postgresql://"} {
-		if len(dsn) >= len(scheme) && strings.EqualFold(dsn[:len(scheme)], scheme) {
-			return dsn[len(scheme):], true
-		}
+	if rest, ok := strings.CutPrefix(dsn, "postgresql://"); ok {
+		return rest, true
 	}
-	return "", false
+	return strings.CutPrefix(dsn, "postgres://")
 }
 
 func scalarString(v any) (string, bool) {
@@ -201,4 +238,23 @@ func sortedKeys[V any](m map[string]V) []string {
 // isWordByte reports whether c is an ASCII letter, digit or underscore.
 func isWordByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
+}
+
+// percentEncode encodes every byte of s but the unreserved ones of RFC 3986.
+// Unlike url.QueryEscape it never writes "+", which pgconn, like libpq, does
+// not read as a space.
+func percentEncode(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := range len(s) {
+		c := s[i]
+		if isWordByte(c) || c == '-' || c == '.' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/knadh/koanf/parsers/yaml"
@@ -127,7 +127,7 @@ func (s *source) koanf(server serverURL) (*koanf.Koanf, error) {
 			return nil, &configError{fmt.Errorf("read the environment: %w", err)}
 		}
 		urls := map[string]any{}
-		for _, name := range names.MapKeys(config.DefaultKey) {
+		for _, name := range engineNames(names) {
 			urls[config.DefaultKey+"."+name+".url"] = server(databaseFor(name))
 		}
 		if err := k.Load(confmap.Provider(urls, "."), nil); err != nil {
@@ -140,24 +140,38 @@ func (s *source) koanf(server serverURL) (*koanf.Koanf, error) {
 	return k, nil
 }
 
-// enginesWithoutURL lists, sorted, the engines of k that have no url.
+// envEngines is where config.EnvProvider puts the engine variables; Load
+// merges them into the engines.
+const envEngines = config.DefaultSettingsKey + ".overrides"
+
+// engineNames lists the engines of k, the environment's included.
+func engineNames(k *koanf.Koanf) []string {
+	names := append(k.MapKeys(config.DefaultKey), k.MapKeys(envEngines)...)
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// enginesWithoutURL lists, sorted, the engines of k that have no url, in the
+// file or in the environment.
 func enginesWithoutURL(k *koanf.Koanf) []string {
 	var names []string
-	for _, name := range k.MapKeys(config.DefaultKey) {
-		switch v := k.Get(config.DefaultKey + "." + name).(type) {
-		case string:
-			if v != "" {
-				continue
-			}
-		case map[string]any:
-			if u, ok := v["url"]; ok && u != nil && u != "" {
-				continue
-			}
+	for _, name := range engineNames(k) {
+		if !hasURL(k.Get(config.DefaultKey+"."+name)) && !hasURL(k.Get(envEngines+"."+name)) {
+			names = append(names, name)
 		}
-		names = append(names, name)
 	}
-	sort.Strings(names)
 	return names
+}
+
+func hasURL(engine any) bool {
+	switch v := engine.(type) {
+	case string:
+		return v != ""
+	case map[string]any:
+		u, ok := v["url"]
+		return ok && u != nil && u != ""
+	}
+	return false
 }
 
 // databaseFor names the database that engine uses on a server the demo
