@@ -66,11 +66,27 @@ func load(t *testing.T, urls map[string]string) *config.Config {
 // loadFlat loads a configuration from flat koanf keys.
 func loadFlat(t *testing.T, flat map[string]any) *config.Config {
 	t.Helper()
-	k := koanf.New(".")
-	require.NoError(t, k.Load(confmap.Provider(flat, "."), nil))
-	conf, err := config.Load(k)
+	conf, err := config.Load(koanfOf(t, flat))
 	require.NoError(t, err)
 	return conf
+}
+
+// koanfOf returns a koanf instance holding flat keys.
+func koanfOf(t *testing.T, flat map[string]any) *koanf.Koanf {
+	t.Helper()
+	k := koanf.New(".")
+	require.NoError(t, k.Load(confmap.Provider(flat, "."), nil))
+	return k
+}
+
+// closeAll ends every session on the database at dsn but the caller's: a
+// template must have none.
+func closeAll(t *testing.T, dsn string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	query[bool](t, fiberdbtest.Server(t).URL(),
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", strings.TrimPrefix(u.Path, "/"))
 }
 
 // connect opens a connection that the test closes when it ends.

@@ -41,12 +41,19 @@ func targetFor(conf *config.Config, name string) (*target, error) {
 	if pc == nil {
 		return nil, fmt.Errorf("%w %q: '%s[%s][\"pool\"]' names no engine with a url", ErrUnknownTenant, name, conf.Key, strconv.Quote(name))
 	}
-	t := &target{tenant: name, conn: pc.ConnConfig, schema: e.SearchPath}
-	if t.schema != "" {
-		// A session parameter is safe here: the connection is the run's own.
-		t.conn.RuntimeParams["search_path"] = pgx.Identifier{t.schema}.Sanitize()
+	if e.SearchPath != "" {
+		return schemaTarget(name, owner, e.SearchPath), nil
 	}
-	return t, nil
+	return &target{tenant: name, conn: pc.ConnConfig}, nil
+}
+
+// schemaTarget is the target of a tenant whose tables are in schema, in the
+// database of engine owner (which has a url).
+func schemaTarget(name string, owner *config.Engine, schema string) *target {
+	cc := owner.PoolConfig().ConnConfig
+	// A session parameter is safe here: the connection is the run's own.
+	cc.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
+	return &target{tenant: name, conn: cc, schema: schema}
 }
 
 // table returns the version table, qualified by the tenant's schema when it

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/fiberdb/fiberdb/catalog"
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/internal/hostname"
 )
@@ -18,7 +19,7 @@ import (
 // Tenant is a new tenant for [AddTenant].
 type Tenant struct {
 	// Name is the tenant's engine name, 1 to 63 of A-Z, a-z, 0-9, _ and -.
-	// Its database gets the same name.
+	// Its database (or schema) gets the same name.
 	//
 	// Required.
 	Name string
@@ -31,38 +32,49 @@ type Tenant struct {
 	// Template is the database CREATE DATABASE copies: one that already
 	// holds the schema (and reference data) makes a new tenant in
 	// milliseconds; the migrations then apply only what the template lacks.
+	// Not with Pool.
 	//
 	// Optional. Default: the server's default (template1)
 	Template string
+
+	// Pool makes a shared-pool tenant: instead of a database, AddTenant
+	// creates schema Name in the database of engine Pool, and the tenant's
+	// row is {pool: Pool, search_path: Name}.
+	//
+	// Optional. Default: "" (a database of its own)
+	Pool string
 }
 
 var tenantName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
 
 // AddTenant creates t's database on the landlord's (engine "default")
-// server, migrates it with m when m is not nil, and then inserts its row into
-// the catalog table fiberdb_tenants of the landlord database, last, so that
-// an app following the catalog never serves a tenant that is not ready. The
-// row's url is the landlord's, with the tenant's database (a password in
-// the landlord's url is copied with it).
+// server, or its schema in its pool engine's database, migrates it with m
+// when m is not nil, and then writes its row into the catalog table
+// fiberdb_tenants of the landlord database (installing the table if
+// missing), last, so that an app following the catalog never serves a
+// tenant that is not ready. A database tenant's url is the landlord's with
+// the tenant's database (a password in the landlord's url is copied with
+// it).
 //
-// It refuses, before creating anything, a name outside [A-Za-z0-9_-] or a
-// bad host ([ErrInvalidTenant]), and a name the configuration or the catalog
-// already has or a host already routed ([ErrTenantExists]); a database that
-// already exists is ErrTenantExists too. When the migrations fail, the
-// database stays, without a row: the error and the Result say why, and
-// AddTenant refuses the name until the database is dropped.
+// conf should hold the catalog's rows (catalog.Provider), as the app's does,
+// so that names and hosts are checked against them too. Before creating
+// anything, AddTenant refuses a name outside [A-Za-z0-9_-], a bad host, or
+// a Pool that is not an engine with a url ([ErrInvalidTenant]), and a name
+// or host that conf or the catalog already has ([ErrTenantExists]); a
+// database or schema that already exists is ErrTenantExists too. When the
+// migrations fail, the database (or schema) stays, without a row: the error
+// and the Result say why, and AddTenant refuses the name until it is dropped.
 func AddTenant(ctx context.Context, conf *config.Config, t Tenant, m *Migrations) (res Result, err error) {
 	res = Result{Tenant: t.Name, From: -1, To: -1}
-	hosts, err := checkTenant(conf, t)
+	row, err := checkTenant(conf, t)
 	if err != nil {
 		return res, err
 	}
 	landlord := conf.Engines[config.DefaultEngine]
-	if landlord == nil {
-		return res, fmt.Errorf("add tenant %q: '%s[\"default\"]' must be defined: the catalog lives there", t.Name, conf.Key)
+	if landlord == nil || landlord.PoolConfig() == nil {
+		return res, fmt.Errorf("add tenant %q: '%s[\"default\"]' must be defined with a url: the catalog lives there", t.Name, conf.Key)
 	}
-	pc := landlord.PoolConfig()
-	conn, err := pgx.ConnectConfig(ctx, pc.ConnConfig)
+	conn, err := pgx.ConnectConfig(ctx, landlord.PoolConfig().ConnConfig)
 	if err != nil {
 		return res, fmt.Errorf("add tenant %q: connect to the landlord database: %w", t.Name, err)
 	}
@@ -71,16 +83,84 @@ func AddTenant(ctx context.Context, conf *config.Config, t Tenant, m *Migrations
 			err = errors.Join(err, fmt.Errorf("add tenant %q: close: %w", t.Name, cerr))
 		}
 	}()
-
-	if err := ensureCatalog(ctx, conn); err != nil {
-		return res, fmt.Errorf("add tenant %q: %w", t.Name, err)
+	if ierr := catalog.Install(ctx, conn); ierr != nil {
+		return res, fmt.Errorf("add tenant %q: %w", t.Name, ierr)
 	}
-	if exists, err := catalogHas(ctx, conn, t.Name); err != nil {
-		return res, fmt.Errorf("add tenant %q: %w", t.Name, err)
+	if exists, herr := catalogHas(ctx, conn, t.Name); herr != nil {
+		return res, fmt.Errorf("add tenant %q: %w", t.Name, herr)
 	} else if exists {
 		return res, fmt.Errorf("add tenant %q: %w: the catalog table has it", t.Name, ErrTenantExists)
 	}
 
+	var tgt *target
+	if t.Pool == "" {
+		tgt, err = createDatabase(ctx, conn, landlord, t, &row)
+	} else {
+		tgt, err = createSchema(ctx, conf.Engines[t.Pool], t)
+	}
+	if err != nil {
+		return res, fmt.Errorf("add tenant %q: %w", t.Name, err)
+	}
+	made := "database"
+	if t.Pool != "" {
+		made = "schema"
+	}
+	if m != nil {
+		res = m.run(ctx, tgt, func(Step) {})
+		if res.Err != nil {
+			return res, fmt.Errorf("add tenant %q: %s %q created, but neither migrated nor added to the catalog: %w", t.Name, made, t.Name, res.Err)
+		}
+	}
+	if perr := catalog.Put(ctx, conn, row); perr != nil {
+		return res, fmt.Errorf("add tenant %q: %s %q created and migrated, but not added to the catalog: %w", t.Name, made, t.Name, perr)
+	}
+	return res, nil
+}
+
+// checkTenant validates t against conf and returns its catalog row, without
+// its url.
+func checkTenant(conf *config.Config, t Tenant) (catalog.Tenant, error) {
+	row := catalog.Tenant{Name: t.Name}
+	if !tenantName.MatchString(t.Name) {
+		return row, fmt.Errorf("add tenant %q: %w: a name is 1 to 63 of A-Z, a-z, 0-9, _ and -", t.Name, ErrInvalidTenant)
+	}
+	if _, ok := conf.Engines[t.Name]; ok || t.Name == config.DefaultEngine {
+		return row, fmt.Errorf("add tenant %q: %w: the configuration defines engine %q", t.Name, ErrTenantExists, t.Name)
+	}
+	if t.Pool != "" {
+		if e := conf.Engines[t.Pool]; e == nil || e.PoolConfig() == nil {
+			return row, fmt.Errorf("add tenant %q: %w: pool %q is not an engine with a url of its own", t.Name, ErrInvalidTenant, t.Pool)
+		}
+		if t.Template != "" {
+			return row, fmt.Errorf("add tenant %q: %w: a template copies a database, and a shared-pool tenant gets a schema", t.Name, ErrInvalidTenant)
+		}
+		row.Options = map[string]any{"pool": t.Pool, "search_path": t.Name}
+	}
+	routed := conf.Hosts()
+	for _, h := range t.Hosts {
+		norm, err := hostname.Normalize(h)
+		if err != nil || strings.Contains(norm, ":") {
+			return row, fmt.Errorf("add tenant %q: %w: host %q is not a host name (use punycode for international names)", t.Name, ErrInvalidTenant, h)
+		}
+		if other, taken := routed[norm]; taken {
+			return row, fmt.Errorf("add tenant %q: %w: host %q is routed to engine %q", t.Name, ErrTenantExists, norm, other)
+		}
+		row.Hosts = append(row.Hosts, norm)
+	}
+	return row, nil
+}
+
+// createDatabase creates t's database on the landlord's server, sets row's
+// url to it and returns its target.
+func createDatabase(ctx context.Context, conn *pgx.Conn, landlord *config.Engine, t Tenant, row *catalog.Tenant) (*target, error) {
+	row.URL = withDatabase(landlord.PoolConfig().ConnString(), t.Name)
+	cc, err := pgx.ParseConfig(row.URL)
+	if err != nil {
+		return nil, fmt.Errorf("the tenant's url: %w", err)
+	}
+	if err := row.Validate(); err != nil {
+		return nil, err
+	}
 	create := "CREATE DATABASE " + pgx.Identifier{t.Name}.Sanitize()
 	if t.Template != "" {
 		create += " TEMPLATE " + pgx.Identifier{t.Template}.Sanitize()
@@ -88,49 +168,34 @@ func AddTenant(ctx context.Context, conf *config.Config, t Tenant, m *Migrations
 	if _, err := conn.Exec(ctx, create); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database
-			return res, fmt.Errorf("add tenant %q: %w: database %q exists", t.Name, ErrTenantExists, t.Name)
+			return nil, fmt.Errorf("%w: database %q exists", ErrTenantExists, t.Name)
 		}
-		return res, fmt.Errorf("add tenant %q: create database: %w", t.Name, err)
+		return nil, fmt.Errorf("create database: %w", err)
 	}
-
-	dsn := withDatabase(pc.ConnString(), t.Name)
-	if m != nil {
-		cc, err := pgx.ParseConfig(dsn)
-		if err != nil {
-			return res, fmt.Errorf("add tenant %q: the tenant's url: %w", t.Name, err)
-		}
-		res = m.run(ctx, &target{tenant: t.Name, conn: cc}, func(Step) {})
-		if res.Err != nil {
-			return res, fmt.Errorf("add tenant %q: database %q created, but not migrated nor added to the catalog: %w", t.Name, t.Name, res.Err)
-		}
-	}
-	if err := insertTenant(ctx, conn, t.Name, dsn, hosts); err != nil {
-		return res, fmt.Errorf("add tenant %q: database %q created and migrated, but not added to the catalog: %w", t.Name, t.Name, err)
-	}
-	return res, nil
+	return &target{tenant: t.Name, conn: cc}, nil
 }
 
-// checkTenant validates t against conf and returns its normalized hosts.
-func checkTenant(conf *config.Config, t Tenant) ([]string, error) {
-	if !tenantName.MatchString(t.Name) {
-		return nil, fmt.Errorf("add tenant %q: %w: a name is 1 to 63 of A-Z, a-z, 0-9, _ and -", t.Name, ErrInvalidTenant)
+// createSchema creates t's schema in its pool engine's database and returns
+// its target.
+func createSchema(ctx context.Context, pool *config.Engine, t Tenant) (_ *target, err error) {
+	tgt := schemaTarget(t.Name, pool, t.Name)
+	conn, err := pgx.ConnectConfig(ctx, pool.PoolConfig().ConnConfig)
+	if err != nil {
+		return nil, fmt.Errorf("connect to pool %q: %w", t.Pool, err)
 	}
-	if _, ok := conf.Engines[t.Name]; ok || t.Name == config.DefaultEngine {
-		return nil, fmt.Errorf("add tenant %q: %w: the configuration defines engine %q", t.Name, ErrTenantExists, t.Name)
-	}
-	routed := conf.Hosts()
-	hosts := make([]string, 0, len(t.Hosts))
-	for _, h := range t.Hosts {
-		norm, err := hostname.Normalize(h)
-		if err != nil || strings.Contains(norm, ":") {
-			return nil, fmt.Errorf("add tenant %q: %w: host %q is not a host name (use punycode for international names)", t.Name, ErrInvalidTenant, h)
+	defer func() {
+		if cerr := conn.Close(context.WithoutCancel(ctx)); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close: %w", cerr))
 		}
-		if other, taken := routed[norm]; taken {
-			return nil, fmt.Errorf("add tenant %q: %w: host %q is routed to engine %q", t.Name, ErrTenantExists, norm, other)
+	}()
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{t.Name}.Sanitize()); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P06" { // duplicate_schema
+			return nil, fmt.Errorf("%w: schema %q exists in pool %q's database", ErrTenantExists, t.Name, t.Pool)
 		}
-		hosts = append(hosts, norm)
+		return nil, fmt.Errorf("create schema: %w", err)
 	}
-	return hosts, nil
+	return tgt, nil
 }
 
 // withDatabase returns the connection string dsn with its database replaced
@@ -144,4 +209,15 @@ func withDatabase(dsn, database string) string {
 	}
 	// A later keyword wins in pgx, as in libpq; a tenant name needs no escape.
 	return strings.TrimSpace(dsn) + " dbname='" + database + "'"
+}
+
+// catalogHas reports whether the catalog table has a row called name.
+// Package catalog writes rows but has no lookup of one, which AddTenant
+// needs before it creates anything.
+func catalogHas(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+catalog.Table+" WHERE name = $1)", name).Scan(&exists); err != nil {
+		return false, fmt.Errorf("read the catalog table: %w", err)
+	}
+	return exists, nil
 }

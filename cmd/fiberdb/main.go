@@ -1,24 +1,26 @@
 // Command fiberdb provisions and migrates the tenants of a fiberdb app.
 //
 //	fiberdb migrate -config fiberdb.yaml -dir migrations [-tenants a,b] [-parallel N]
-//	fiberdb tenant add NAME -host H [-host H2] [-template DB] [-config fiberdb.yaml] [-dir migrations]
+//	fiberdb tenant add NAME -host H [-host H2] [-template DB | -pool ENGINE] [-config fiberdb.yaml] [-dir migrations]
 //
 // migrate applies the migrations in -dir (jackc/tern's files: NNN_name.sql)
-// to every tenant engine of the configuration, that is every engine but
-// "default", or to the -tenants listed, -parallel at a time, each through a
+// to every tenant engine of the configuration (FIBERDB.tenants, by default
+// every engine but "default"), or to the -tenants listed, -parallel at a time, each through a
 // direct connection under a lock of its own. On a terminal it shows a live
 // status line; otherwise it prints a line as each migration starts. It ends
 // with one line per tenant (versions from → to and time, or the error) and
 // a summary.
 //
 // tenant add creates the tenant's database on the landlord's server (a copy
-// of -template when given), migrates it with -dir's migrations, and inserts
-// its row into the catalog table fiberdb_tenants of the "default" database,
-// so that an app following the catalog serves it at once.
+// of -template when given), or with -pool its schema in that engine's
+// database, migrates it with -dir's migrations, and inserts its row into the
+// catalog table fiberdb_tenants of the "default" database (created if
+// missing), so that an app following the catalog serves it at once.
 //
-// The configuration is read as the app reads it: the -config file (YAML;
-// -config "" reads none), then the FIBERDB_ environment variables, which
-// win (see config.EnvProvider).
+// The configuration is read as an app that follows the catalog reads it:
+// the -config file (YAML; -config "" reads none), then the rows of the
+// catalog table when the "default" database has one, then the FIBERDB_
+// environment variables, which win (see config.EnvProvider).
 //
 // Exit codes: 0 when every tenant succeeded, 1 when any failed, 2 for a bad
 // flag, a bad configuration or an unknown tenant (nothing ran), 130 when
@@ -114,7 +116,7 @@ var (
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   fiberdb migrate -config fiberdb.yaml -dir migrations [-tenants a,b] [-parallel N]
-  fiberdb tenant add NAME -host H [-template DB] [-config fiberdb.yaml] [-dir migrations]
+  fiberdb tenant add NAME -host H [-template DB | -pool ENGINE] [-config fiberdb.yaml] [-dir migrations]
 Run "fiberdb migrate -h" or "fiberdb tenant add -h" for their flags.
 `)
 }

@@ -229,15 +229,8 @@ func testTenantAdd(t *testing.T, bin string) {
 	t.Helper()
 	dir := t.TempDir()
 	pg := fiberdbtest.Server(t)
-	central := fiberdbtest.Database(t)
-	// The catalog table, as DESIGN.md lays it out.
-	exec1(t, central, `CREATE TABLE fiberdb_tenants (
-  name    text PRIMARY KEY,
-  url     text NOT NULL,
-  hosts   text[] NOT NULL DEFAULT '{}',
-  options jsonb NOT NULL DEFAULT '{}'
-)`)
-	cfg := writeConfig(t, dir, map[string]string{"default": central})
+	central, saas := fiberdbtest.Database(t), fiberdbtest.Database(t)
+	cfg := writeConfig(t, dir, map[string]string{"default": central, "saas": saas})
 	migrations := writeMigrations(t, dir, schema)
 	// Upper case and a dash, which only a quoted identifier keeps; random,
 	// so that runs sharing a server never meet.
@@ -248,17 +241,40 @@ func testTenantAdd(t *testing.T, bin string) {
 		require.NoError(t, pg.DropDatabase(ctx, name))
 	})
 
+	// The landlord has no catalog table yet: tenant add installs it.
 	r := fiberdb(t, bin, nil, "tenant", "add", name, "-host", "ACME.example.com", "-host", "acme.localhost", "-config", cfg, "-dir", migrations)
 	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	require.Regexp(t, `^`+name+`  0 → 2  migrated in \S+; added to fiberdb_tenants\n$`, r.stdout)
 	require.Equal(t, []string{"public.gadgets", "public.goose_db_version", "public.widgets"}, tables(t, pg.ConnString(name)))
-	hosts := query[[]string](t, central, "SELECT hosts FROM fiberdb_tenants WHERE name = $1", name)
-	require.Equal(t, [][]string{{"acme.example.com", "acme.localhost"}}, hosts)
-	urls := query[string](t, central, "SELECT url FROM fiberdb_tenants WHERE name = $1", name)
-	require.Equal(t, []string{pg.ConnString(name)}, urls)
+	require.Equal(t, [][]string{{"acme.example.com", "acme.localhost"}},
+		query[[]string](t, central, "SELECT hosts FROM fiberdb_tenants WHERE name = $1", name))
+	require.Equal(t, []string{pg.ConnString(name)}, query[string](t, central, "SELECT url FROM fiberdb_tenants WHERE name = $1", name))
 
-	// Once is enough: the catalog has it now.
-	r = fiberdb(t, bin, nil, "tenant", "add", name, "-config", cfg, "-dir", migrations)
-	require.Equal(t, 2, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
-	require.Contains(t, r.stderr, "tenant exists: the catalog table has it")
+	// A shared-pool tenant: a schema in saas's database.
+	r = fiberdb(t, bin, nil, "tenant", "add", "globex", "-pool", "saas", "-host", "globex.example.com", "-config", cfg, "-dir", migrations)
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Equal(t, []string{"globex.gadgets", "globex.goose_db_version", "globex.widgets"}, tables(t, saas))
+	require.Equal(t, []string{`{"pool": "saas", "search_path": "globex"}`},
+		query[string](t, central, "SELECT options::text FROM fiberdb_tenants WHERE name = 'globex'"))
+
+	// migrate follows the catalog: both new tenants are up to date, saas
+	// (an engine of the file) gets its own tables.
+	r = fiberdb(t, bin, nil, "migrate", "-config", cfg, "-dir", migrations)
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	final := lines(t, r.stdout)
+	require.Len(t, final, 3)
+	require.Regexp(t, `^`+name+`  2 → 2  up to date in \S+$`, final[name])
+	require.Regexp(t, `^globex  +2 → 2  up to date in \S+$`, final["globex"])
+	require.Regexp(t, `^saas  +0 → 2  migrated in \S+$`, final["saas"])
+
+	// Once is enough: the names and hosts are taken now.
+	for _, args := range [][]string{
+		{"tenant", "add", name, "-config", cfg, "-dir", migrations},
+		{"tenant", "add", "other", "-host", "acme.example.com", "-config", cfg, "-dir", migrations},
+		{"tenant", "add", "globex", "-pool", "saas", "-config", cfg, "-dir", migrations},
+	} {
+		r = fiberdb(t, bin, nil, args...)
+		require.Equal(t, 2, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+		require.Contains(t, r.stderr, "tenant exists: ")
+	}
 }

@@ -28,7 +28,7 @@ func migrateCommand(ctx context.Context, args, environ []string, stdout, stderr 
 	if *parallel < 1 {
 		return usagef("-parallel must be at least 1")
 	}
-	conf, err := loadConfig(*configPath, environ)
+	conf, err := loadConfig(ctx, *configPath, environ)
 	if err != nil {
 		return err
 	}

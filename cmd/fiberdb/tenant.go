@@ -17,20 +17,21 @@ func tenantAddCommand(ctx context.Context, args, environ []string, stdout, stder
 	configPath := fs.String("config", "fiberdb.yaml", "configuration `file` (YAML); \"\" reads the environment only")
 	dir := fs.String("dir", "migrations", "`directory` of the migration files (NNN_name.sql); \"\" migrates nothing")
 	template := fs.String("template", "", "`database` to copy (default: the server's template1)")
+	pool := fs.String("pool", "", "the `engine` whose database gets the tenant's schema, for a shared-pool tenant (default: a database of its own)")
 	var hosts []string
 	fs.Func("host", "a `host` name routed to the tenant (repeat it, or separate hosts with commas)", func(s string) error {
 		hosts = append(hosts, splitList(s)...)
 		return nil
 	})
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: fiberdb tenant add NAME -host H [-template DB] [-config fiberdb.yaml] [-dir migrations]")
+		fmt.Fprintln(fs.Output(), "usage: fiberdb tenant add NAME -host H [-template DB | -pool ENGINE] [-config fiberdb.yaml] [-dir migrations]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseFlags(fs, args, 1)
 	if err != nil {
 		return err
 	}
-	conf, err := loadConfig(*configPath, environ)
+	conf, err := loadConfig(ctx, *configPath, environ)
 	if err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func tenantAddCommand(ctx context.Context, args, environ []string, stdout, stder
 			return err
 		}
 	}
-	res, err := lifecycle.AddTenant(ctx, conf, lifecycle.Tenant{Name: pos[0], Hosts: hosts, Template: *template}, migs)
+	res, err := lifecycle.AddTenant(ctx, conf, lifecycle.Tenant{Name: pos[0], Hosts: hosts, Template: *template, Pool: *pool}, migs)
 	if errors.Is(err, lifecycle.ErrInvalidTenant) || errors.Is(err, lifecycle.ErrTenantExists) {
 		return &usageError{err: err}
 	}

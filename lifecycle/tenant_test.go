@@ -1,0 +1,143 @@
+package lifecycle_test
+
+import (
+	"context"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fiberdb/fiberdb/catalog"
+	"github.com/fiberdb/fiberdb/config"
+	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/lifecycle"
+)
+
+// newName returns a database name of its own for this test, dropped when
+// it ends.
+func newName(t *testing.T) string {
+	t.Helper()
+	name := "tenant_" + strings.ToLower(rand.Text()[:10])
+	pg := fiberdbtest.Server(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, pg.DropDatabase(ctx, name))
+	})
+	return name
+}
+
+func TestAddTenant(t *testing.T) {
+	t.Parallel()
+	pg := fiberdbtest.Server(t)
+	central, saas := fiberdbtest.Database(t), fiberdbtest.Database(t)
+	urls := map[string]string{config.DefaultEngine: central, "saas": saas, "existing": fiberdbtest.Database(t)}
+	conf := load(t, urls)
+	m := loadSchema(t)
+	name := newName(t)
+
+	res, err := lifecycle.AddTenant(t.Context(), conf, lifecycle.Tenant{Name: name, Hosts: []string{"New.Example.com"}}, m)
+	require.NoError(t, err)
+	require.Equal(t, int64(0), res.From)
+	require.Equal(t, int64(2), res.To)
+	require.Equal(t, []string{"public.gadgets", "public.goose_db_version", "public.widgets"}, tables(t, pg.ConnString(name)))
+	require.Equal(t, []string{name + " " + pg.ConnString(name) + " {new.example.com} {}"},
+		query[string](t, central, "SELECT concat_ws(' ', name, url, hosts, options) FROM fiberdb_tenants"))
+
+	// A shared-pool tenant: its schema in saas's database, migrated there.
+	res, err = lifecycle.AddTenant(t.Context(), conf, lifecycle.Tenant{Name: "Schema-Tenant", Pool: "saas"}, m)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), res.To)
+	require.Equal(t, []string{"Schema-Tenant.gadgets", "Schema-Tenant.goose_db_version", "Schema-Tenant.widgets"}, tables(t, saas))
+	require.Equal(t, []string{`{"pool": "saas", "search_path": "Schema-Tenant"}`},
+		query[string](t, central, "SELECT options::text FROM fiberdb_tenants WHERE name = 'Schema-Tenant'"))
+
+	// The rows load as engines that Migrate finds up to date.
+	flat := map[string]any{}
+	for n, u := range urls {
+		flat[config.DefaultKey+"."+n] = u
+	}
+	k := koanfOf(t, flat)
+	conn := connect(t, central)
+	require.NoError(t, k.Load(catalog.Provider(t.Context(), conn), nil))
+	withRows, err := config.Load(k)
+	require.NoError(t, err)
+	results, err := lifecycle.Migrate(t.Context(), withRows, m, lifecycle.Options{Tenants: []string{name, "Schema-Tenant"}})
+	require.NoError(t, err)
+	for _, r := range results {
+		require.True(t, r.UpToDate(), r.Tenant)
+	}
+
+	for _, tc := range []struct {
+		tenant lifecycle.Tenant
+		target error
+		msg    string
+	}{
+		{lifecycle.Tenant{Name: "no/slash"}, lifecycle.ErrInvalidTenant, "a name is 1 to 63 of A-Z, a-z, 0-9, _ and -"},
+		{lifecycle.Tenant{Name: strings.Repeat("x", 64)}, lifecycle.ErrInvalidTenant, "a name is"},
+		{lifecycle.Tenant{Name: "fresh", Hosts: []string{"bad host"}}, lifecycle.ErrInvalidTenant, `host "bad host" is not a host name`},
+		{lifecycle.Tenant{Name: "fresh", Pool: "nope"}, lifecycle.ErrInvalidTenant, `pool "nope" is not an engine with a url of its own`},
+		{lifecycle.Tenant{Name: "fresh", Pool: "saas", Template: "x"}, lifecycle.ErrInvalidTenant, "a template copies a database"},
+		{lifecycle.Tenant{Name: "existing"}, lifecycle.ErrTenantExists, `the configuration defines engine "existing"`},
+		{lifecycle.Tenant{Name: "default"}, lifecycle.ErrTenantExists, `the configuration defines engine "default"`},
+		{lifecycle.Tenant{Name: name}, lifecycle.ErrTenantExists, `the configuration defines engine "` + name + `"`},
+		{lifecycle.Tenant{Name: "fresh", Hosts: []string{"new.example.com"}}, lifecycle.ErrTenantExists, `host "new.example.com" is routed to engine "` + name + `"`},
+	} {
+		_, aerr := lifecycle.AddTenant(t.Context(), withRows, tc.tenant, m)
+		require.ErrorIs(t, aerr, tc.target, tc.tenant.Name)
+		require.ErrorContains(t, aerr, tc.msg)
+	}
+	// Given a configuration without the catalog's rows, the table still says no.
+	_, err = lifecycle.AddTenant(t.Context(), conf, lifecycle.Tenant{Name: name}, m)
+	require.ErrorIs(t, err, lifecycle.ErrTenantExists)
+	require.ErrorContains(t, err, "the catalog table has it")
+	require.Equal(t, []int{2}, query[int](t, central, "SELECT count(*)::int FROM fiberdb_tenants"), "nothing was added")
+}
+
+func TestAddTenantFromTemplate(t *testing.T) {
+	t.Parallel()
+	pg := fiberdbtest.Server(t)
+	central := fiberdbtest.Database(t)
+	conf := load(t, map[string]string{config.DefaultEngine: central})
+	m := loadSchema(t)
+	// A template already at version 1, with a row of reference data.
+	tpl := newName(t)
+	require.NoError(t, pg.CreateDatabase(t.Context(), tpl, ""))
+	tplConf := load(t, map[string]string{config.DefaultEngine: central, "tpl": pg.ConnString(tpl)})
+	one, err := lifecycle.LoadMigrations(fstest.MapFS{"001_widgets.sql": schema["001_widgets.sql"]})
+	require.NoError(t, err)
+	_, err = lifecycle.Migrate(t.Context(), tplConf, one, lifecycle.Options{Tenants: []string{"tpl"}})
+	require.NoError(t, err)
+	_, err = connect(t, pg.ConnString(tpl)).Exec(t.Context(), "INSERT INTO widgets VALUES (7, 'reference')")
+	require.NoError(t, err)
+	closeAll(t, pg.ConnString(tpl))
+
+	name := newName(t)
+	res, err := lifecycle.AddTenant(t.Context(), conf, lifecycle.Tenant{Name: name, Template: tpl}, m)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), res.From, "the template's version")
+	require.Equal(t, int64(2), res.To)
+	require.Equal(t, []string{"FIRST", "reference"}, query[string](t, pg.ConnString(name), "SELECT name FROM widgets ORDER BY name"))
+}
+
+func TestAddTenantFailedMigrationAddsNoRow(t *testing.T) {
+	t.Parallel()
+	central := fiberdbtest.Database(t)
+	conf := load(t, map[string]string{config.DefaultEngine: central})
+	bad, err := lifecycle.LoadMigrations(fstest.MapFS{"001_bad.sql": {Data: []byte("CREATE TABLE x (id int); SELECT 1/0;")}})
+	require.NoError(t, err)
+	name := newName(t)
+
+	res, err := lifecycle.AddTenant(t.Context(), conf, lifecycle.Tenant{Name: name}, bad)
+	require.ErrorContains(t, err, `add tenant "`+name+`": database "`+name+`" created, but neither migrated nor added to the catalog: 001_bad.sql: ERROR: division by zero (SQLSTATE 22012)`)
+	require.Equal(t, int64(0), res.To)
+	require.Equal(t, []int{0}, query[int](t, central, "SELECT count(*)::int FROM fiberdb_tenants"))
+
+	// The database stays, so the name stays taken until it is dropped.
+	_, err = lifecycle.AddTenant(t.Context(), conf, lifecycle.Tenant{Name: name}, bad)
+	require.ErrorIs(t, err, lifecycle.ErrTenantExists)
+	require.ErrorContains(t, err, `database "`+name+`" exists`)
+}
