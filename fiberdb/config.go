@@ -62,11 +62,33 @@ type Config struct {
 	//
 	// Optional. Default: slog.Default()
 	Logger *slog.Logger
+
+	// QueryTimeout bounds a request's database work, where AcquireTimeout
+	// bounds only the wait for a connection: once QueryTimeout has passed
+	// since the request took a connection, every read and write on it fails
+	// (pgconn.Timeout reports true), the statement in progress included, and
+	// the connection is closed rather than reused. So a slow statement, a
+	// server that stopped answering or a request its client abandoned holds
+	// a pool slot for at most this long. It is a deadline on the connection's
+	// socket: it costs no round trip and works behind PgBouncer, where a
+	// statement_timeout startup parameter is refused. A negative value turns
+	// it off.
+	//
+	// Optional. Default: 10 * time.Second
+	QueryTimeout time.Duration
+
+	// QueryTimeouts overrides QueryTimeout for the engines it names (a
+	// negative value turns the bound off for that engine). Names that are
+	// not engines are ignored.
+	//
+	// Optional. Default: nil
+	QueryTimeouts map[string]time.Duration
 }
 
 // ConfigDefault is the default config. It has no Engines: pass your own.
 var ConfigDefault = Config{
 	AcquireTimeout: 5 * time.Second,
+	QueryTimeout:   10 * time.Second,
 	ErrorHandler:   DefaultErrorHandler,
 }
 
@@ -83,6 +105,9 @@ func configDefault(config ...Config) Config {
 	}
 	if cfg.AcquireTimeout <= 0 {
 		cfg.AcquireTimeout = ConfigDefault.AcquireTimeout
+	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = ConfigDefault.QueryTimeout
 	}
 	if cfg.ErrorHandler == nil {
 		cfg.ErrorHandler = ConfigDefault.ErrorHandler

@@ -15,6 +15,7 @@ type engine struct {
 	iso      isoSlot
 	resolved atomic.Uint64
 	failLog  logLimiter // acquire failures
+	conns    connSet    // for Close's force
 }
 
 // source returns where the engine's next lease comes from: its pool, or the

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,11 +17,12 @@ import (
 
 // Engines holds one pool per configured engine. It is safe for concurrent use.
 type Engines struct {
-	conf    *config.Config
-	names   []string
-	engines map[string]*engine
-	counts  resolveCounts
-	iso     isolation
+	closeTimeout time.Duration
+	conf         *config.Config
+	names        []string
+	engines      map[string]*engine
+	counts       resolveCounts
+	iso          isolation
 
 	closeOnce sync.Once
 }
@@ -50,6 +52,12 @@ type OpenOptions struct {
 	//
 	// Optional. Default: slog.Default()
 	Logger *slog.Logger
+
+	// CloseTimeout bounds how long [Engines.Close] waits for acquired
+	// connections to come back before it stops them.
+	//
+	// Optional. Default: 10 * time.Second
+	CloseTimeout time.Duration
 }
 
 // Open creates one pgxpool per engine in conf, in name order. Pools connect
@@ -79,7 +87,10 @@ func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engin
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	e := &Engines{conf: conf, names: conf.Names(), engines: make(map[string]*engine, len(conf.Engines))}
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = 10 * time.Second
+	}
+	e := &Engines{closeTimeout: o.CloseTimeout, conf: conf, names: conf.Names(), engines: make(map[string]*engine, len(conf.Engines))}
 	for _, name := range e.names {
 		pc := conf.Engines[name].PoolConfig()
 		if pc == nil {
@@ -93,16 +104,17 @@ func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engin
 		if o.Configure != nil {
 			err = o.Configure(name, pc)
 		}
-		var pool *pgxpool.Pool
+		eng := &engine{name: conf.Engines[name].Name}
 		if err == nil {
 			warnExecMode(ctx, o.Logger, name, pc)
-			pool, err = pgxpool.NewWithConfig(ctx, pc)
+			eng.conns.track(pc)
+			eng.pool, err = pgxpool.NewWithConfig(ctx, pc)
 		}
 		if err != nil {
 			e.Close() //nolint:contextcheck // Close takes no context; its rollbacks bound themselves
 			return nil, fmt.Errorf("open engine %q: %w", name, err)
 		}
-		e.engines[name] = &engine{name: conf.Engines[name].Name, pool: pool}
+		e.engines[name] = eng
 	}
 	return e, nil
 }
@@ -132,16 +144,42 @@ func (e *Engines) Names() []string { return append([]string(nil), e.names...) }
 func (e *Engines) Config() *config.Config { return e.conf.Clone() }
 
 // Close ends any active [Engines.TestIsolation], then closes every pool, in
-// parallel. It blocks until every acquired connection is released; calling it
-// twice is safe.
+// parallel. It waits for acquired connections to be released, but at most
+// OpenOptions.CloseTimeout (default 10s): then every read and write on the
+// connections still acquired fails at once, so that their holders' statements
+// end with a timeout error, and Close waits up to 5 seconds more for them to
+// be released. A holder that still keeps its connection after that (one
+// that runs no statement) does not hold Close up: its pool finishes closing
+// when it releases it. Calling Close twice is safe.
 func (e *Engines) Close() {
 	e.closeOnce.Do(func() {
-		var wg sync.WaitGroup
-		for _, eng := range e.engines {
-			eng.iso.end()
-			wg.Go(eng.pool.Close)
+		done := make(chan struct{})
+		go func() {
+			var wg sync.WaitGroup
+			for _, eng := range e.engines {
+				wg.Go(func() {
+					eng.iso.end()
+					eng.pool.Close()
+				})
+			}
+			wg.Wait()
+			close(done)
+		}()
+		grace := time.NewTimer(e.closeTimeout)
+		defer grace.Stop()
+		select {
+		case <-done:
+			return
+		case <-grace.C:
 		}
-		wg.Wait()
+		for _, eng := range e.engines {
+			eng.conns.expire()
+		}
+		grace.Reset(cleanupTimeout)
+		select {
+		case <-done:
+		case <-grace.C:
+		}
 	})
 }
 

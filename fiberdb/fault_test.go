@@ -1106,3 +1106,114 @@ func TestFaultHandlesOutliveReusedStates(t *testing.T) {
 	require.Zero(t, panics.Load())
 	fiberdbtest.NoLeaks(t, e)
 }
+
+// Regression (issue 12): nothing bounded a request's database work. With
+// QueryTimeout, a statement that runs too long and a backend that stopped
+// answering (SIGSTOP) both end the request with a timeout, the connection is
+// closed rather than reused, and nothing leaks. QueryTimeouts lifts the
+// bound for one engine.
+//
+//nolint:tparallel // rows share one-connection pools and compare their pids
+func TestFaultQueryTimeout(t *testing.T) {
+	t.Parallel()
+	e := openConf(t, loadConf(t, engineMaps(t, map[string]any{"pool_max_conns": 1}, "default", "unbounded")))
+	admin := adminConn(t)
+	var (
+		queryErr error
+		pidCh    = make(chan int32, 1)
+		proceed  = make(chan struct{})
+		panics   atomic.Int64
+	)
+	app := faultApp(fiberdb.Config{
+		Engines:       e,
+		QueryTimeout:  200 * time.Millisecond,
+		QueryTimeouts: map[string]time.Duration{"unbounded": -1},
+	}, &panics)
+	probeRoute(app)
+	app.Get("/sleep", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		pid, err := scalar[int32](c.UserContext(), db, "SELECT pg_backend_pid()")
+		if err != nil {
+			return err
+		}
+		pidCh <- pid
+		if c.Query("wait") != "" {
+			<-proceed
+		}
+		_, queryErr = db.Exec(c.UserContext(), "SELECT pg_sleep($1::float8)", c.Query("s"))
+		return queryErr
+	})
+
+	t.Run("a statement past the bound", func(t *testing.T) {
+		before := getProbe(t, app, "default.test")
+		s := await(t, serveAsync(app, request(fiber.MethodGet, "default.test", "/sleep?s=60")))
+		<-pidCh
+		require.Equal(t, fiber.StatusInternalServerError, s.status, s.body)
+		require.True(t, pgconn.Timeout(queryErr), "%v", queryErr)
+		fiberdbtest.NoLeaks(t, e)
+		after := getProbe(t, app, "default.test")
+		require.NotEqual(t, before.PID, after.PID, "the timed-out connection was closed, not reused")
+		poll(t, "the abandoned backend to go", func() bool { return backendGone(t, admin, before.PID) })
+	})
+
+	t.Run("a stopped backend", func(t *testing.T) {
+		res := serveAsync(app, request(fiber.MethodGet, "default.test", "/sleep?s=0&wait=1"))
+		pid := <-pidCh
+		// A stopped backend answers nothing, not even a cancel request: only
+		// the socket deadline ends the wait.
+		require.NoError(t, syscall.Kill(int(pid), syscall.SIGSTOP))
+		t.Cleanup(func() { _ = syscall.Kill(int(pid), syscall.SIGCONT) }) //nolint:errcheck // a no-op once continued
+		proceed <- struct{}{}
+		s := await(t, res)
+		require.NoError(t, syscall.Kill(int(pid), syscall.SIGCONT))
+		require.Equal(t, fiber.StatusInternalServerError, s.status, s.body)
+		require.True(t, pgconn.Timeout(queryErr), "%v", queryErr)
+		fiberdbtest.NoLeaks(t, e)
+	})
+
+	t.Run("an engine without a bound", func(t *testing.T) {
+		s := await(t, serveAsync(app, request(fiber.MethodGet, "unbounded.test", "/sleep?s=0.5")))
+		<-pidCh
+		require.Equal(t, fiber.StatusOK, s.status, s.body)
+		fiberdbtest.NoLeaks(t, e)
+	})
+	require.Zero(t, panics.Load())
+}
+
+// Regression (issue 12): shutdown waited as long as a running query. Close
+// waits CloseTimeout for acquired connections, then stops the statements
+// still running on them and returns.
+func TestFaultCloseIsBounded(t *testing.T) {
+	t.Parallel()
+	conf := loadConf(t, engineMaps(t, nil, "default"))
+	e, err := fiberdb.Open(t.Context(), conf, fiberdb.OpenOptions{CloseTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	admin := adminConn(t)
+	db, release, err := e.Acquire(t.Context(), "default")
+	require.NoError(t, err)
+	pid, err := scalar[int32](t.Context(), db, "SELECT pg_backend_pid()")
+	require.NoError(t, err)
+	sleepErr := make(chan error, 1)
+	go func() {
+		_, execErr := db.Exec(context.Background(), "SELECT pg_sleep(60)")
+		sleepErr <- errors.Join(execErr, release())
+	}()
+	poll(t, "the statement to start", func() bool { return backendRunning(t, admin, pid, "SELECT pg_sleep%") })
+
+	closed := make(chan struct{})
+	go func() { e.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(faultWait):
+		t.Fatalf("Close still waiting after %s for a running statement", faultWait)
+	}
+	err = <-sleepErr
+	require.True(t, pgconn.Timeout(err), "the running statement was stopped: %v", err)
+	poll(t, "the stopped statement's backend to go", func() bool { return backendGone(t, admin, pid) })
+	pool, err := e.Default()
+	require.NoError(t, err)
+	require.Zero(t, pool.Stat().TotalConns(), "the pool is closed")
+}

@@ -131,7 +131,7 @@ func (p *pinned) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
 		return nil, nil, fmt.Errorf("savepoint: %w", err)
 	}
 	p.sp = sp
-	return sp, nil, nil
+	return sp, p.conn, nil
 }
 
 // drains: the pinned connection serves the next lease, so results left

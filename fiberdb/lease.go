@@ -27,8 +27,9 @@ type lease struct {
 	owner atomic.Pointer[handle] // the holder's handle; nil once ended
 	src   source                 // where the connection came from and goes back to
 	db    DBTX                   // what statements run on, while owned
-	conn  *pgxpool.Conn          // the pooled connection under db, if the lease owns one
+	conn  *pgxpool.Conn          // the connection under db
 	drain bool                   // src.drains(): unread results are read at the end
+	timed bool                   // limit set a deadline on conn's socket
 
 	tracked sync.Mutex // guards txs and open among holders of the read lock
 	txs     []pgx.Tx   // transactions begun through the lease, for rollback
@@ -62,7 +63,28 @@ func (l *lease) end(parent context.Context) error {
 	for _, drain := range open {
 		drain() // the source keeps the connection: it must be idle for the next lease
 	}
+	if l.timed {
+		// The deadline was this lease's; a connection that outlived it is
+		// closed already. Cleanup runs under its own bounded context.
+		l.timed = false
+		if pg := conn.Conn().PgConn(); !pg.IsClosed() {
+			_ = pg.Conn().SetDeadline(time.Time{}) //nolint:errcheck // fails only on a closed socket, which the release destroys
+		}
+	}
 	return l.src.release(parent, conn, txs)
+}
+
+// limit bounds the lease's I/O: d from now, every read and write on its
+// connection fails, and pgconn closes it. It is a socket deadline, so it
+// stops a statement in progress without a round trip, even on a server that
+// stopped answering. d ≤ 0: no bound.
+func (l *lease) limit(d time.Duration) {
+	if d <= 0 || l.conn == nil {
+		return
+	}
+	if err := l.conn.Conn().PgConn().Conn().SetDeadline(time.Now().Add(d)); err == nil {
+		l.timed = true
+	}
 }
 
 // track records a transaction begun through the lease, for the rollback at

@@ -33,8 +33,9 @@ var stateKey = &struct{ name string }{"fiberdb"}
 // engine, so a request that never touches the database costs no allocation:
 // Locals holds its binding.
 type binding struct {
-	eng *engine
-	mw  *middleware
+	eng          *engine
+	mw           *middleware
+	queryTimeout time.Duration // Config.QueryTimeout for this engine; ≤ 0: none
 }
 
 // middleware is what every request of one fiberdb.New shares.
@@ -68,7 +69,11 @@ func New(config ...Config) fiber.Handler {
 	mw := &middleware{cfg: cfg, engines: cfg.Engines, dl: newDeadlines(cfg.AcquireTimeout)}
 	bindings := make(map[string]*binding, len(cfg.Engines.names))
 	for _, name := range cfg.Engines.names {
-		bindings[name] = &binding{eng: cfg.Engines.engines[name], mw: mw}
+		timeout, ok := cfg.QueryTimeouts[name]
+		if !ok {
+			timeout = cfg.QueryTimeout
+		}
+		bindings[name] = &binding{eng: cfg.Engines.engines[name], mw: mw, queryTimeout: timeout}
 	}
 	mw.bindings = lookup.New(bindings)
 

@@ -17,7 +17,7 @@ import (
 // set_config(name, value, true).
 type source interface {
 	// acquire takes a connection for a new lease: what its statements run
-	// on, and the pooled connection under it, if the lease owns one.
+	// on, and the connection under it.
 	acquire(ctx context.Context) (db DBTX, conn *pgxpool.Conn, err error)
 
 	// release ends a lease: it rolls back txs, the transactions begun

@@ -55,11 +55,19 @@ func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
 		st.b.mw.acquireFailed(c, eng, err)
 		return nil, err
 	}
+	timeout := st.b.queryTimeout
+	if eng != st.b.eng {
+		if b, ok := st.b.mw.bindings.Get(eng.name); ok {
+			timeout = b.queryTimeout
+		}
+	}
 	if st.h == nil {
 		st.h = acq.into(&st.first)
+		st.first.limit(timeout)
 		return st.h, nil
 	}
 	h := acq.into(new(lease))
+	h.l.limit(timeout)
 	st.more = append(st.more, h)
 	return h, nil
 }
