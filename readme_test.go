@@ -16,8 +16,8 @@ import (
 // compiles (issue 13: the Quick start did not compile as written).
 //
 // Every ```go block of README.md must be in a .go file of this module:
-//   - a block that starts with "package" is a whole file, byte for byte
-//     (the Quick start is examples/quickstart/main.go);
+//   - a block with a package clause is a whole file, byte for byte (the
+//     Quick start is examples/quickstart/main.go, its test todos_test.go);
 //   - any other block must appear, as consecutive lines, in some .go file
 //     (an Example function in examples/snippets/example_test.go, a test, a
 //     program in examples/…), indented as you like: leading whitespace is
@@ -44,9 +44,9 @@ func TestReadmeSnippetsCompile(t *testing.T) {
 		switch b.lang {
 		case "go":
 			goBlocks++
-			if strings.HasPrefix(b.text, "package ") {
+			if isWholeFile(b.text) {
 				if !hasWholeFile(sources, b.text) {
-					t.Errorf("README.md:%d: this program is not byte-identical to any .go file (the Quick start is examples/quickstart/main.go)", b.line)
+					t.Errorf("README.md:%d: this file is not byte-identical to any .go file of the module (the Quick start is examples/quickstart/main.go)", b.line)
 				}
 				continue
 			}
@@ -126,6 +126,18 @@ func moduleFiles(t *testing.T, ext string) map[string]string {
 	})
 	require.NoError(t, err)
 	return files
+}
+
+// isWholeFile reports whether a Go block holds a package clause: its first
+// line that is neither blank nor a comment starts with "package ".
+func isWholeFile(text string) bool {
+	for line := range strings.Lines(text) {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "//") {
+			continue
+		}
+		return strings.HasPrefix(line, "package ")
+	}
+	return false
 }
 
 func hasWholeFile(sources map[string]string, text string) bool {
