@@ -190,7 +190,7 @@ func Load(k *koanf.Koanf, opts ...Options) (*Config, error) {
 	}
 
 	conf := &Config{Key: o.Key, Engines: map[string]*Engine{}}
-	errs := misspelledKeys(k.MapKeys(""), o)
+	errs := misspelledKeys(topKeys(k), o)
 	rs, serrs := loadSettings(k, o, conf)
 	errs = append(errs, serrs...)
 	defaults, derrs := engineDefaults(o, rs.defaults)

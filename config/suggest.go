@@ -1,8 +1,9 @@
 package config
 
 import (
-	"slices"
 	"strings"
+
+	"github.com/knadh/koanf/v2"
 )
 
 // suggest returns the candidate that word most likely misspells: the same
@@ -75,7 +76,7 @@ func editDistance(a, b string) int {
 // belong to the app and are left alone.
 func misspelledKeys(top []string, o Options) []error {
 	var errs []error
-	for _, key := range slices.Sorted(slices.Values(top)) {
+	for _, key := range top {
 		if key == o.Key || key == o.SettingsKey {
 			continue
 		}
@@ -91,4 +92,19 @@ func misspelledKeys(top []string, o Options) []error {
 		}
 	}
 	return errs
+}
+
+// topKeys returns k's top-level keys, sorted, without copying its values as
+// k.MapKeys("") would.
+func topKeys(k *koanf.Koanf) []string {
+	var top []string
+	for _, key := range k.Keys() { // sorted, so a key's children are adjacent
+		if d := k.Delim(); d != "" {
+			key, _, _ = strings.Cut(key, d)
+		}
+		if len(top) == 0 || top[len(top)-1] != key {
+			top = append(top, key)
+		}
+	}
+	return top
 }

@@ -133,6 +133,9 @@ func parseDSN(key, dsn string) (*pgxpool.Config, error) {
 // RuntimeParams; it parses connect_timeout itself, in seconds, so that one's
 // value is "".
 func urlOptions(dsn string) map[string]string {
+	if !mentionsOption(dsn) {
+		return nil // no second parse for the usual url: half of Load's time
+	}
 	cc, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		return nil
@@ -147,6 +150,18 @@ func urlOptions(dsn string) map[string]string {
 		set["connect_timeout"] = ""
 	}
 	return set
+}
+
+// mentionsOption reports whether dsn may set a pool option: whether any of
+// their names appears in it, in any case.
+func mentionsOption(dsn string) bool {
+	lower := strings.ToLower(dsn)
+	for name := range poolOptions {
+		if strings.Contains(lower, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkURLOptions checks the pool options a url sets with the same rules as
