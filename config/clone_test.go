@@ -120,6 +120,29 @@ func TestValidateChecksChangedFields(t *testing.T) {
 			want: `'SQLALCHEMY_ENGINES["acme"]["settings"]["app tenant"]' is not a valid setting name (identifiers joined by dots, such as app.tenant).`,
 		},
 		{
+			name: "a base domain not normalized",
+			edit: func(c *config.Config) { c.BaseDomain = "Example.COM" },
+			is:   config.ErrInvalidOption,
+			want: `'FIBERDB["base_domain"]' must be a normalized domain name such as example.com.`,
+		},
+		{
+			name: "a tenant header that is not a header name",
+			edit: func(c *config.Config) { c.TenantHeader = "X Tenant" },
+			is:   config.ErrInvalidOption,
+			want: `'FIBERDB["tenant_header"]' must be an HTTP header name such as X-Tenant.`,
+		},
+		{
+			name: "limits out of range",
+			edit: func(c *config.Config) {
+				c.MaxTotalConns, c.MaxOpenPools, c.TenantMaxConcurrency, c.PoolIdleTimeout = -1, -1, 1<<30, time.Nanosecond
+			},
+			is: config.ErrInvalidOption,
+			want: `'FIBERDB["max_total_conns"]' must be between 0 (off) and 100000.` + "\n" +
+				`'FIBERDB["max_open_pools"]' must be between 0 (off) and 1000000.` + "\n" +
+				`'FIBERDB["tenant_max_concurrency"]' must be between 0 (off) and 100000.` + "\n" +
+				`'FIBERDB["pool_idle_timeout"]' must be 0 (off) or at least 1s.`,
+		},
+		{
 			name: "a tenant that names no engine",
 			edit: func(c *config.Config) { c.Tenants = append(c.Tenants, "nope") },
 			is:   config.ErrUndefinedEngine,

@@ -161,7 +161,36 @@ func (c *Config) Validate() error {
 				fmt.Sprintf("names engine %q, but '%s[%q]' was not defined", name, root, name), ErrUndefinedEngine))
 		}
 	}
+	errs = append(errs, c.validateSettings()...)
 	return errors.Join(errs...)
+}
+
+// validateSettings checks the settings fields with Load's own rules.
+func (c *Config) validateSettings() []error {
+	key := func(name string) string { return DefaultSettingsKey + "[" + strconv.Quote(name) + "]" }
+	var errs []error
+	if _, err := tenantHeader(key("tenant_header"), c.TenantHeader); err != nil {
+		errs = append(errs, err)
+	}
+	if d, err := baseDomain(key("base_domain"), c.BaseDomain); err != nil || d != c.BaseDomain {
+		errs = append(errs, keyErr(key("base_domain"), "must be a normalized domain name such as example.com", ErrInvalidOption))
+	}
+	for _, n := range []struct {
+		name        string
+		value, most int
+	}{
+		{"max_total_conns", c.MaxTotalConns, maxTotalConnsLimit},
+		{"max_open_pools", c.MaxOpenPools, maxOpenPoolsLimit},
+		{"tenant_max_concurrency", c.TenantMaxConcurrency, concurrencyLimit},
+	} {
+		if _, err := countSetting(key(n.name), n.value, n.most); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := timeoutSetting(key("pool_idle_timeout"), c.PoolIdleTimeout); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
 }
 
 // Load reads and validates the engines map and fiberdb's settings from k.
