@@ -2,6 +2,8 @@ package tenancy_test
 
 import (
 	"bufio"
+	"errors"
+	"net"
 	"strings"
 	"testing"
 
@@ -63,5 +65,47 @@ func TestByHostRefusesWhatFasthttpRepairs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The same requests over a real connection, through Fiber's server: the
+// first line of each answer is what a client sees.
+func TestByHostOverTheWire(t *testing.T) {
+	t.Parallel()
+	r := tenancy.ByHost(map[string]string{"t0.test": "t0"})
+	app := fiber.New(fiber.Config{EnableTrustedProxyCheck: true, DisableStartupMessage: true})
+	app.Use(func(c *fiber.Ctx) error {
+		engine, err := r(c)
+		switch {
+		case errors.Is(err, tenancy.ErrMalformed):
+			return c.SendStatus(fiber.StatusBadRequest)
+		case err != nil:
+			return c.SendStatus(fiber.StatusNotFound)
+		}
+		return c.SendString(engine)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	t.Cleanup(func() {
+		require.NoError(t, app.Shutdown())
+		require.NoError(t, <-served)
+	})
+
+	for raw, want := range map[string]string{
+		"GET / HTTP/1.1\r\nHost: t0.test\r\nConnection: close\r\n\r\n":                    "HTTP/1.1 200 OK\r\n",
+		"GET / HTTP/1.1\r\nHost: evil@t0.test\r\nConnection: close\r\n\r\n":               "HTTP/1.1 400 Bad Request\r\n",
+		"GET / HTTP/1.1\r\nHost: x.test\r\nHost: t0.test\r\nConnection: close\r\n\r\n":    "HTTP/1.1 400 Bad Request\r\n",
+		"GET http://evil@t0.test/ HTTP/1.1\r\nHost: t0.test\r\nConnection: close\r\n\r\n": "HTTP/1.1 400 Bad Request\r\n",
+	} {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		_, err = conn.Write([]byte(raw))
+		require.NoError(t, err)
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		require.NoError(t, err)
+		require.NoError(t, conn.Close())
+		require.Equal(t, want, line, "%q", raw)
 	}
 }
