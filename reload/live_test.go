@@ -2,6 +2,7 @@ package reload_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,17 +55,7 @@ func newLive(t *testing.T) (*live, reload.Config) {
 
 	logger := l.logs.Logger()
 	return l, reload.Config{
-		// The app's own Load: a fresh koanf each time, file then catalog.
-		Load: func(ctx context.Context) (*config.Config, error) {
-			k := koanf.New(".")
-			if err := k.Load(file.Provider(l.file), yaml.Parser()); err != nil {
-				return nil, err
-			}
-			if err := k.Load(catalog.Provider(ctx, l.pool, catalog.ProviderOptions{Logger: logger}), nil); err != nil {
-				return nil, err
-			}
-			return config.Load(k)
-		},
+		Load: loader(l.file, l.pool, logger),
 		Apply: func(_ context.Context, conf *config.Config) error {
 			l.applied <- conf
 			return nil
@@ -73,6 +64,21 @@ func newLive(t *testing.T) (*live, reload.Config) {
 		Catalog:  &catalog.Listener{Connect: l.connector("reload-listener"), ReconnectDelay: 10 * time.Millisecond, Logger: logger},
 		Logger:   logger,
 		OnReload: func(err error) { l.results <- err },
+	}
+}
+
+// loader is the app's own Load: a fresh koanf each time, from the file,
+// then the catalog.
+func loader(path string, landlord *pgxpool.Pool, logger *slog.Logger) func(ctx context.Context) (*config.Config, error) {
+	return func(ctx context.Context) (*config.Config, error) {
+		k := koanf.New(".")
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return nil, err
+		}
+		if err := k.Load(catalog.Provider(ctx, landlord, catalog.ProviderOptions{Logger: logger}), nil); err != nil {
+			return nil, err
+		}
+		return config.Load(k)
 	}
 }
 
@@ -107,15 +113,15 @@ func running(t *testing.T, adjust func(cfg *reload.Config)) *live {
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	l.start(t, &cfg)
+	runReloader(t, &cfg)
 	return l
 }
 
 // fileOnly watches the file alone.
 func fileOnly(cfg *reload.Config) { cfg.Catalog = nil }
 
-// start runs a Reloader until the test ends.
-func (l *live) start(t *testing.T, cfg *reload.Config) {
+// runReloader runs a Reloader until the test ends.
+func runReloader(t *testing.T, cfg *reload.Config) {
 	t.Helper()
 	r := reload.New(*cfg)
 	ctx, cancel := context.WithCancel(context.Background())
