@@ -35,7 +35,7 @@ func (t Tenant) Validate() error {
 	return err
 }
 
-// engine validates t and returns its engine map and its config.Engine.
+// engine validates t and returns the engine config.Load makes of it.
 func (t Tenant) engine() (*config.Engine, error) {
 	for _, col := range []string{"url", "hosts"} {
 		if _, ok := t.Options[col]; ok {
