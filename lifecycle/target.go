@@ -44,13 +44,24 @@ func targetFor(conf *config.Config, name string) (*target, error) {
 	if e.SearchPath != "" {
 		return schemaTarget(name, owner, e.SearchPath), nil
 	}
-	return &target{tenant: name, conn: pc.ConnConfig}, nil
+	return &target{tenant: name, conn: oneShot(pc.ConnConfig)}, nil
+}
+
+// oneShot sets cc up for a run's few queries, each sent once: a statement
+// cache would spend a round trip preparing each.
+func oneShot(cc *pgx.ConnConfig) *pgx.ConnConfig {
+	switch cc.DefaultQueryExecMode {
+	case pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec:
+		cc.DefaultQueryExecMode = pgx.QueryExecModeExec
+	case pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol:
+	}
+	return cc
 }
 
 // schemaTarget is the target of a tenant whose tables are in schema, in the
 // database of engine owner (which has a url).
 func schemaTarget(name string, owner *config.Engine, schema string) *target {
-	cc := owner.PoolConfig().ConnConfig
+	cc := oneShot(owner.PoolConfig().ConnConfig)
 	// A session parameter is safe here: the connection is the run's own.
 	cc.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	return &target{tenant: name, conn: cc, schema: schema}

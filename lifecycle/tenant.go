@@ -172,7 +172,7 @@ func createDatabase(ctx context.Context, conn *pgx.Conn, landlord *config.Engine
 		}
 		return nil, fmt.Errorf("create database: %w", err)
 	}
-	return &target{tenant: t.Name, conn: cc}, nil
+	return &target{tenant: t.Name, conn: oneShot(cc)}, nil
 }
 
 // createSchema creates t's schema in its pool engine's database and returns

@@ -5,9 +5,10 @@
 // migrations into a temporary directory, and runs the fiberdb binary given
 // by -bin (bench/migrate.sh builds it) twice.
 //
-// The baseline, measured in the same run, is the least any tool must do to
-// learn that a tenant is up to date: open a connection to each tenant
-// database and read one row, with the same parallelism.
+// The baseline, measured in the same run and alternating with the no-op run
+// (5 rounds, medians compared), is the least any tool must do to learn that
+// a tenant is up to date: open a connection to each tenant database and
+// read one row, with the same parallelism.
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,33 +105,64 @@ func measure(ctx context.Context, pg *pgserver.Server, dir, bin string, n, paral
 		}
 	}
 
-	baseline := time.Now()
-	if err := each(names, parallel, func(name string) error {
+	first, summary, err := migrate(ctx, bin, dir, parallel)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("first run:  %s  (%s)\n", first.Round(time.Millisecond), summary)
+
+	// The no-op run and the baseline alternate, so that both see the same
+	// load on a shared machine; the medians are compared.
+	var noops, bases []time.Duration
+	for round := range rounds {
+		noop, summary, err := migrate(ctx, bin, dir, parallel)
+		if err != nil {
+			return err
+		}
+		base, err := baseline(ctx, pg, names, parallel)
+		if err != nil {
+			return err
+		}
+		noops, bases = append(noops, noop), append(bases, base)
+		fmt.Printf("round %d: no-op run %s (%s); baseline %s\n", round+1, noop.Round(time.Millisecond), summary, base.Round(time.Millisecond))
+	}
+	noop, base := median(noops), median(bases)
+	fmt.Printf("median no-op run: %s, %s a tenant\n", noop.Round(time.Millisecond), (noop / time.Duration(n)).Round(10*time.Microsecond))
+	fmt.Printf("median baseline:  %s, %s a tenant (connect to each tenant database and SELECT 1, %d at a time)\n",
+		base.Round(time.Millisecond), (base / time.Duration(n)).Round(10*time.Microsecond), parallel)
+	fmt.Printf("no-op run / baseline = %.2f (per round:", float64(noop)/float64(base))
+	for i := range noops {
+		fmt.Printf(" %.2f", float64(noops[i])/float64(bases[i]))
+	}
+	fmt.Println(")")
+	return nil
+}
+
+// rounds is how many times the no-op run and the baseline alternate.
+const rounds = 5
+
+// baseline connects to each tenant database and reads one row, parallel at
+// a time: the least any tool must do to learn a tenant's version.
+func baseline(ctx context.Context, pg *pgserver.Server, names []string, parallel int) (time.Duration, error) {
+	start := time.Now()
+	err := each(names, parallel, func(name string) error {
 		conn, cerr := pgx.Connect(ctx, pg.ConnString(name))
 		if cerr != nil {
 			return cerr
 		}
 		var one int
 		return errors.Join(conn.QueryRow(ctx, "SELECT 1").Scan(&one), conn.Close(ctx))
-	}); err != nil {
-		return fmt.Errorf("baseline: %w", err)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("baseline: %w", err)
 	}
-	base := time.Since(baseline)
+	return time.Since(start), nil
+}
 
-	first, summary1, err := migrate(ctx, bin, dir, parallel)
-	if err != nil {
-		return err
-	}
-	noop, summary2, err := migrate(ctx, bin, dir, parallel)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("first run:  %s  (%s)\n", first.Round(time.Millisecond), summary1)
-	fmt.Printf("no-op run:  %s  (%s)\n", noop.Round(time.Millisecond), summary2)
-	fmt.Printf("baseline:   %s  (connect to each tenant database and SELECT 1, %d at a time)\n", base.Round(time.Millisecond), parallel)
-	fmt.Printf("no-op run / baseline = %.2f; per tenant: no-op %s, baseline %s\n",
-		float64(noop)/float64(base), (noop / time.Duration(n)).Round(10*time.Microsecond), (base / time.Duration(n)).Round(10*time.Microsecond))
-	return nil
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // migrate runs "fiberdb migrate" once and returns its time and summary line.
