@@ -113,6 +113,21 @@ func classify(err error) kind {
 	return kindOther
 }
 
+// sessionEnded reports whether err is the server ending the session:
+// admin_shutdown (a server stop or restart, or pg_terminate_backend),
+// crash_shutdown, or idle_session_timeout. The connection is gone.
+func sessionEnded(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "57P01", "57P02", "57P05":
+		return true
+	}
+	return false
+}
+
 // acquireCause names why an acquire failed, for the log: what an operator
 // would check first. It never quotes the DSN or a password.
 func acquireCause(err error) string {

@@ -3,6 +3,7 @@ package fiberdb
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -97,7 +98,18 @@ func (h *handle) exec(tx pgx.Tx, ctx context.Context, sql string, args ...any) (
 		return pgconn.CommandTag{}, released(tx)
 	}
 	defer h.unlock()
-	return h.on(tx).Exec(ctx, sql, args...)
+	if tx != nil || !h.l.fresh {
+		return h.on(tx).Exec(ctx, sql, args...)
+	}
+	start := time.Now()
+	tag, err := h.l.db.Exec(ctx, sql, args...)
+	switch again, acqErr := h.l.retry(ctx, start, err); {
+	case again:
+		return h.l.db.Exec(ctx, sql, args...)
+	case acqErr != nil:
+		return pgconn.CommandTag{}, acqErr
+	}
+	return tag, err
 }
 
 //nolint:revive // context-as-argument: tx leads, as for every helper here
@@ -106,7 +118,27 @@ func (h *handle) query(tx pgx.Tx, ctx context.Context, sql string, args ...any) 
 		return nil, released(tx)
 	}
 	defer h.unlock()
-	rows, err := h.on(tx).Query(ctx, sql, args...) //nolint:rowserrcheck // the caller owns the rows
+	var start time.Time
+	first := tx == nil && h.l.fresh && !h.l.drain
+	if first {
+		start = time.Now()
+	}
+	rows, err := h.on(tx).Query(ctx, sql, args...)
+	if first {
+		qerr := err
+		if qerr == nil && h.l.conn.Conn().PgConn().IsClosed() {
+			// pgx reports a failure of the statement's first reply on the
+			// rows: the session ended.
+			rows.Close()
+			qerr = rows.Err()
+		}
+		switch again, acqErr := h.l.retry(ctx, start, qerr); {
+		case again:
+			rows, err = h.l.db.Query(ctx, sql, args...) //nolint:rowserrcheck // the caller owns the rows
+		case acqErr != nil:
+			return nil, acqErr
+		}
+	}
 	if rows == nil {
 		return nil, err
 	}
@@ -123,9 +155,27 @@ func (h *handle) queryRow(tx pgx.Tx, ctx context.Context, sql string, args ...an
 	}
 	defer h.unlock()
 	var row pgx.Row
-	if !h.l.drain {
+	switch {
+	case tx == nil && h.l.fresh && !h.l.drain:
+		start := time.Now()
+		row = h.l.db.QueryRow(ctx, sql, args...)
+		if !h.l.conn.Conn().PgConn().IsClosed() {
+			h.l.fresh = false
+			break
+		}
+		// The session ended: pgx reports it on the row.
+		err := row.Scan()
+		switch again, acqErr := h.l.retry(ctx, start, err); {
+		case again:
+			row = h.l.db.QueryRow(ctx, sql, args...)
+		case acqErr != nil:
+			row = errRow{acqErr}
+		default:
+			row = errRow{err}
+		}
+	case !h.l.drain:
 		row = h.on(tx).QueryRow(ctx, sql, args...)
-	} else {
+	default:
 		// The connection must be idle for the next lease even if Scan is
 		// never called, so the rows are tracked for draining.
 		rows, _ := h.on(tx).Query(ctx, sql, args...) //nolint:errcheck,rowserrcheck // the error stays in rows, for Scan, as in pgx
@@ -145,6 +195,7 @@ func (h *handle) sendBatch(tx pgx.Tx, ctx context.Context, b *pgx.Batch) pgx.Bat
 		return pgx.FailedBatchResults(b, released(tx))
 	}
 	defer h.unlock()
+	h.l.fresh = false
 	br := h.on(tx).SendBatch(ctx, b)
 	if btx := br.Tx(); btx != nil {
 		h.l.track(btx)
@@ -162,6 +213,7 @@ func (h *handle) copyFrom(tx pgx.Tx, ctx context.Context, t pgx.Identifier, cols
 		return 0, released(tx)
 	}
 	defer h.unlock()
+	h.l.fresh = false
 	return h.on(tx).CopyFrom(ctx, t, cols, src)
 }
 
@@ -171,7 +223,20 @@ func (h *handle) begin(tx pgx.Tx, ctx context.Context) (pgx.Tx, error) {
 		return nil, released(tx)
 	}
 	defer h.unlock()
+	var start time.Time
+	first := tx == nil && h.l.fresh
+	if first {
+		start = time.Now()
+	}
 	inner, err := h.on(tx).Begin(ctx)
+	if first {
+		switch again, acqErr := h.l.retry(ctx, start, err); {
+		case again:
+			inner, err = h.l.db.Begin(ctx)
+		case acqErr != nil:
+			err = acqErr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -138,6 +138,12 @@ func (p *pinned) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
 // unread must be read.
 func (*pinned) drains() bool { return true }
 
+// renew: the pinned connection is the only one; if it died, so did the
+// isolated test.
+func (*pinned) renew(context.Context, *pgxpool.Conn) (DBTX, *pgxpool.Conn, error) {
+	return nil, nil, errCannotRenew
+}
+
 // release ends a lease: its own transactions roll back, then its savepoint
 // is released (kept) or, if a statement failed in it, rolled back. If
 // isolation ended while the lease held the pinned connection, release closes

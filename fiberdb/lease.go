@@ -2,11 +2,13 @@ package fiberdb
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -23,13 +25,16 @@ const cleanupTimeout = 5 * time.Second
 type lease struct {
 	engine *engine
 
-	mu    sync.RWMutex
-	owner atomic.Pointer[handle] // the holder's handle; nil once ended
-	src   source                 // where the connection came from and goes back to
-	db    DBTX                   // what statements run on, while owned
-	conn  *pgxpool.Conn          // the connection under db
-	drain bool                   // src.drains(): unread results are read at the end
-	timed bool                   // limit set a deadline on conn's socket
+	mu     sync.RWMutex
+	owner  atomic.Pointer[handle] // the holder's handle; nil once ended
+	src    source                 // where the connection came from and goes back to
+	db     DBTX                   // what statements run on, while owned
+	conn   *pgxpool.Conn          // the connection under db
+	drain  bool                   // src.drains(): unread results are read at the end
+	timed  bool                   // limit set a deadline on conn's socket
+	limitD time.Duration          // limit's bound, for a renewed connection
+	fresh  bool                   // no statement has run yet: the first may be retried
+	wait   time.Duration          // bounds renew's acquire; 0: cleanupTimeout
 
 	tracked sync.Mutex // guards txs and open among holders of the read lock
 	txs     []pgx.Tx   // transactions begun through the lease, for rollback
@@ -41,6 +46,7 @@ type lease struct {
 // l.owner, so it is set last: they never see l's other fields change.
 func (c acquired) into(l *lease) *handle {
 	l.engine, l.src, l.db, l.conn, l.drain = c.eng, c.src, c.db, c.conn, c.src.drains()
+	l.fresh, l.wait, l.limitD = true, 0, 0
 	h := &handle{l: l}
 	l.owner.Store(h)
 	return h
@@ -63,6 +69,9 @@ func (l *lease) end(parent context.Context) error {
 	for _, drain := range open {
 		drain() // the source keeps the connection: it must be idle for the next lease
 	}
+	if conn == nil {
+		return nil // retry gave the dead connection back and found no other
+	}
 	if l.timed {
 		// The deadline was this lease's; a connection that outlived it is
 		// closed already. Cleanup runs under its own bounded context.
@@ -79,6 +88,7 @@ func (l *lease) end(parent context.Context) error {
 // stops a statement in progress without a round trip, even on a server that
 // stopped answering. d ≤ 0: no bound.
 func (l *lease) limit(d time.Duration) {
+	l.limitD = d
 	if d <= 0 || l.conn == nil {
 		return
 	}
@@ -103,4 +113,57 @@ func (l *lease) trackOpen(drain func()) {
 	l.tracked.Lock()
 	l.open = append(l.open, drain)
 	l.tracked.Unlock()
+}
+
+// sessionEndedWithin is how fast a statement must fail with a
+// session-ending error for fiberdb to conclude that the server ended the
+// session before the statement reached it: the error was already waiting on
+// the socket (the server restarted, or an administrator or
+// idle_session_timeout ended an idle session), so it came back without a
+// round trip. A statement the server was running when its session was
+// terminated takes longer, and is never run again.
+const sessionEndedWithin = 2 * time.Millisecond
+
+// retry decides, after the lease's first statement, which began at start and
+// failed with err, what to do about a connection that died. When the session
+// ended (or nothing was sent: pgconn.SafeToRetry), the dead connection is
+// replaced: the pool is reset, since a server restart leaves every idle
+// connection as dead as this one, and another connection is taken. If none
+// comes (the server is down), the statement fails with acqErr, the
+// AcquireError (a 503), as does every later one of the lease: nothing ran
+// twice. If one comes, the statement runs again (again) only if nothing of
+// it can have run: nothing was sent, or the error came back at once (see
+// sessionEndedWithin).
+func (l *lease) retry(ctx context.Context, start time.Time, err error) (again bool, acqErr error) {
+	l.fresh = false
+	var rerun bool
+	switch {
+	case err == nil:
+		return false, nil
+	case pgconn.SafeToRetry(err):
+		rerun = true
+	case sessionEnded(err):
+		rerun = time.Since(start) < sessionEndedWithin
+	default:
+		return false, nil
+	}
+	wait := l.wait
+	if wait <= 0 {
+		wait = cleanupTimeout
+	}
+	actx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	db, conn, rerr := l.src.renew(actx, l.conn)
+	if errors.Is(rerr, errCannotRenew) {
+		return false, nil
+	}
+	// The old connection went back to its source either way.
+	l.db, l.conn, l.timed = db, conn, false
+	if rerr != nil {
+		aerr := &AcquireError{Engine: l.engine.name, Err: rerr}
+		l.db = failedDB{aerr}
+		return false, aerr
+	}
+	l.limit(l.limitD)
+	return rerun, nil
 }

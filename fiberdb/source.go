@@ -26,6 +26,11 @@ type source interface {
 	// context, so that it runs even for a request whose context is done.
 	release(parent context.Context, conn *pgxpool.Conn, txs []pgx.Tx) error
 
+	// renew replaces conn, which died before the lease's first statement
+	// ran: it gives conn back (a dead connection is destroyed) and takes
+	// another. Sources that cannot, answer errCannotRenew and keep conn.
+	renew(ctx context.Context, conn *pgxpool.Conn) (DBTX, *pgxpool.Conn, error)
+
 	// drains reports whether the connection outlives the lease, so that
 	// results the holder leaves unread must be read to the end when the
 	// lease ends; a pooled connection left busy is destroyed instead.
@@ -44,6 +49,18 @@ func (p pooled) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
 }
 
 func (pooled) drains() bool { return false }
+
+// renew resets the pool before taking another connection: what ended
+// conn's session (most often a server restart) ended its idle neighbours'
+// too, and pgxpool checks only those idle for over a second.
+func (p pooled) renew(ctx context.Context, conn *pgxpool.Conn) (DBTX, *pgxpool.Conn, error) {
+	conn.Release()
+	p.pool.Reset()
+	return p.acquire(ctx)
+}
+
+// errCannotRenew: the source has no other connection to give.
+var errCannotRenew = errors.New("connection cannot be renewed")
 
 // release rolls back what the holder left open and releases the connection;
 // pgxpool destroys one that is closed, busy with unread results, or still in

@@ -64,10 +64,12 @@ func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
 	if st.h == nil {
 		st.h = acq.into(&st.first)
 		st.first.limit(timeout)
+		st.first.wait = st.b.mw.cfg.AcquireTimeout
 		return st.h, nil
 	}
 	h := acq.into(new(lease))
 	h.l.limit(timeout)
+	h.l.wait = st.b.mw.cfg.AcquireTimeout
 	st.more = append(st.more, h)
 	return h, nil
 }
