@@ -32,6 +32,12 @@ var (
 	ErrForbidden = errors.New("tenant forbidden")
 	// ErrIsolationActive: TestIsolation was called while it was already active.
 	ErrIsolationActive = errors.New("fiberdb: test isolation already active")
+	// ErrBudgetExhausted: every connection FIBERDB.max_total_conns allows is
+	// open and busy, so no new one may be made. An acquire waits (within
+	// AcquireTimeout) for one to free before it gives up with this error,
+	// which also matches [ErrUnavailable]: the default ErrorHandler answers
+	// 503 with a Retry-After header.
+	ErrBudgetExhausted = errors.New("fiberdb: connection budget exhausted")
 )
 
 // AcquireError reports that a connection to Engine could not be acquired.

@@ -1,0 +1,166 @@
+package fiberdb
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// pipeDial dials an in-memory socket; the far ends are kept so the test can
+// close them.
+type pipeDial struct {
+	mu    sync.Mutex
+	peers []net.Conn
+	fail  error
+	calls int
+}
+
+func (p *pipeDial) dial(context.Context, string, string) (net.Conn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	if p.fail != nil {
+		return nil, p.fail
+	}
+	a, b := net.Pipe()
+	p.peers = append(p.peers, b)
+	return a, nil
+}
+
+func (p *pipeDial) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.peers {
+		_ = c.Close()
+	}
+}
+
+func newDialer(b *budget, p *pipeDial) *budgetDialer { return &budgetDialer{b: b, next: p.dial} }
+
+func TestBudgetCountsSockets(t *testing.T) {
+	p := &pipeDial{}
+	defer p.closeAll()
+	b := newBudget(2, nil)
+	ctx := t.Context()
+
+	c1, err := newDialer(b, p).dial(ctx, "tcp", "x")
+	require.NoError(t, err)
+	d2 := newDialer(b, p)
+	c2, err := d2.dial(ctx, "tcp", "x")
+	require.NoError(t, err)
+	require.EqualValues(t, 2, b.used.Load())
+
+	_, err = newDialer(b, p).dial(ctx, "tcp", "x")
+	require.ErrorIs(t, err, ErrBudgetExhausted, "a third socket is over budget and nothing can be evicted")
+	require.Equal(t, 2, p.calls, "an over-budget dial never reaches the network")
+
+	// A cancel request dials through the attempt's own function while its
+	// socket is open: the server gives it no connection slot, nor does the budget.
+	cancelConn, err := d2.dial(ctx, "tcp", "x")
+	require.NoError(t, err)
+	require.NoError(t, cancelConn.Close())
+	require.EqualValues(t, 2, b.used.Load())
+
+	require.NoError(t, c1.Close())
+	require.NoError(t, c1.Close(), "closing twice is allowed")
+	require.EqualValues(t, 1, b.used.Load(), "a socket frees its slot once")
+	require.NoError(t, c2.Close())
+	require.EqualValues(t, 0, b.used.Load())
+	require.EqualValues(t, 2, b.peak.Load())
+}
+
+func TestBudgetFailedDialFreesSlot(t *testing.T) {
+	b := newBudget(1, nil)
+	refused := errors.New("connection refused")
+	_, err := newDialer(b, &pipeDial{fail: refused}).dial(t.Context(), "tcp", "x")
+	require.ErrorIs(t, err, refused)
+	require.EqualValues(t, 0, b.used.Load(), "a connect that failed holds no slot")
+}
+
+func TestBudgetEvictsIdle(t *testing.T) {
+	p := &pipeDial{}
+	defer p.closeAll()
+	var idle []net.Conn
+	b := newBudget(1, func(context.Context) bool {
+		if len(idle) == 0 {
+			return false
+		}
+		_ = idle[0].Close()
+		idle = idle[1:]
+		return true
+	})
+	c, err := newDialer(b, p).dial(t.Context(), "tcp", "x")
+	require.NoError(t, err)
+	idle = append(idle, c)
+
+	c2, err := newDialer(b, p).dial(t.Context(), "tcp", "x")
+	require.NoError(t, err, "an idle connection of another pool makes room")
+	require.EqualValues(t, 1, b.used.Load())
+	require.EqualValues(t, 1, b.evictions.Load())
+	require.NoError(t, c2.Close())
+}
+
+func TestBudgetAwait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &pipeDial{}
+		defer p.closeAll()
+		b := newBudget(1, nil)
+		held, err := newDialer(b, p).dial(t.Context(), "tcp", "x")
+		require.NoError(t, err)
+
+		try := func() (net.Conn, error) { return newDialer(b, p).dial(t.Context(), "tcp", "x") }
+
+		// Released after 1s: the waiter gets the slot then, not before.
+		go func() {
+			time.Sleep(time.Second)
+			_ = held.Close()
+		}()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		c, err := await(ctx, b, try)
+		require.NoError(t, err)
+		require.Equal(t, time.Second, time.Since(start), "woken by the release itself")
+		require.EqualValues(t, 1, b.waits.Load())
+
+		// Nothing frees: the wait ends with the context, and says why.
+		ctx2, cancel2 := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel2()
+		_, err = await(ctx2, b, try)
+		require.ErrorIs(t, err, ErrBudgetExhausted)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.EqualValues(t, 1, b.timeouts.Load())
+		require.EqualValues(t, 0, b.waiters.Load(), "no waiter left registered")
+		require.NoError(t, c.Close())
+	})
+}
+
+// A connection released without a signal (a caller of Engines.Engine
+// releasing to its pool) is still found by polling.
+func TestBudgetAwaitPolls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(1, nil)
+		b.used.Store(1)
+		go func() {
+			time.Sleep(time.Second)
+			b.used.Store(0) // freed without signal
+		}()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := await(ctx, b, func() (struct{}, error) {
+			if !b.tryReserve() {
+				return struct{}{}, ErrBudgetExhausted
+			}
+			return struct{}{}, nil
+		})
+		require.NoError(t, err)
+		require.LessOrEqual(t, time.Since(start), time.Second+budgetPoll)
+	})
+}
