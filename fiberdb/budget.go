@@ -37,9 +37,7 @@ type budget struct {
 	// did; nil when nothing can be evicted.
 	evict func(ctx context.Context) bool
 
-	waiters atomic.Int64
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced when a slot may have freed
+	freed broadcast // a slot may have freed, or a connection gone idle
 
 	evictions atomic.Uint64
 	waits     atomic.Uint64
@@ -53,7 +51,7 @@ type budget struct {
 const budgetPoll = 20 * time.Millisecond
 
 func newBudget(maxConns int, evict func(ctx context.Context) bool) *budget {
-	return &budget{max: int64(maxConns), evict: evict, changed: make(chan struct{})}
+	return &budget{max: int64(maxConns), evict: evict}
 }
 
 // tryReserve takes a slot if one is free.
@@ -91,29 +89,8 @@ func (b *budget) release() {
 	b.signal()
 }
 
-// signal wakes every waiting acquire; it costs one atomic load when none
-// waits, which is the hot path's case.
-func (b *budget) signal() {
-	if b.waiters.Load() == 0 {
-		return
-	}
-	b.mu.Lock()
-	close(b.changed)
-	b.changed = make(chan struct{})
-	b.mu.Unlock()
-}
-
-// watch registers a waiter and returns the channel the next signal closes.
-// The caller tries once more after watch and before waiting, so that a slot
-// freed in between is not missed, and calls unwatch when done.
-func (b *budget) watch() <-chan struct{} {
-	b.waiters.Add(1)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.changed
-}
-
-func (b *budget) unwatch() { b.waiters.Add(-1) }
+// signal wakes the acquires waiting for a slot.
+func (b *budget) signal() { b.freed.signal() }
 
 // await runs try until it succeeds or fails for a reason other than the
 // budget, waiting between tries for a slot to free or a connection to go
@@ -127,21 +104,21 @@ func await[T any](ctx context.Context, b *budget, try func() (T, error)) (T, err
 	poll := time.NewTimer(budgetPoll)
 	defer poll.Stop()
 	for {
-		changed := b.watch()
+		changed := b.freed.watch()
 		v, err = try()
 		if !errors.Is(err, ErrBudgetExhausted) {
-			b.unwatch()
+			b.freed.unwatch()
 			return v, err
 		}
 		select {
 		case <-changed:
 		case <-poll.C:
 		case <-ctx.Done():
-			b.unwatch()
+			b.freed.unwatch()
 			b.timeouts.Add(1)
 			return v, errors.Join(err, context.Cause(ctx))
 		}
-		b.unwatch()
+		b.freed.unwatch()
 		poll.Reset(budgetPoll)
 	}
 }

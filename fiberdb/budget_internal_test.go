@@ -136,7 +136,7 @@ func TestBudgetAwait(t *testing.T) {
 		require.ErrorIs(t, err, ErrBudgetExhausted)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.EqualValues(t, 1, b.timeouts.Load())
-		require.EqualValues(t, 0, b.waiters.Load(), "no waiter left registered")
+		require.EqualValues(t, 0, b.freed.waiters.Load(), "no waiter left registered")
 		require.NoError(t, c.Close())
 	})
 }

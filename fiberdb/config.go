@@ -25,7 +25,8 @@ type Config struct {
 	// Resolver maps each request to an engine name. It runs once per request,
 	// before any route handler.
 	//
-	// Optional. Default: tenancy.FromConfig(Engines.Config())
+	// Optional. Default: tenancy.FromConfig of the engines' config, which
+	// follows every Engines.Apply
 	Resolver tenancy.Resolver
 
 	// Authorize, when set, runs after the tenant is resolved and may refuse
@@ -99,9 +100,6 @@ func configDefault(config ...Config) Config {
 	}
 	if cfg.Engines == nil {
 		panic("fiberdb: New requires Config.Engines")
-	}
-	if cfg.Resolver == nil {
-		cfg.Resolver = tenancy.FromConfig(cfg.Engines.conf)
 	}
 	if cfg.AcquireTimeout <= 0 {
 		cfg.AcquireTimeout = ConfigDefault.AcquireTimeout

@@ -2,30 +2,48 @@ package fiberdb
 
 import (
 	"context"
+	"errors"
+	"maps"
+	"sync"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// engine is one named pool. name is the config's own string: it is what
-// Tenant returns and what errors and metrics carry.
+// engine is one named engine of an [Engines]. name is the config's own
+// string: it is what Tenant returns and what errors and metrics carry.
+//
+// Its pool is opened on first use, never by Open, and may be closed again
+// while nothing holds it (FIBERDB.max_open_pools, pool_idle_timeout); the
+// next acquire opens a new one. [Engines.Apply] retires an engine it removes
+// or changes: retired, it hands out nothing more, and its pool closes once
+// the last holder is done.
 type engine struct {
-	name     string
-	pool     *pgxpool.Pool
+	name string
+	set  *Engines
+	pc   *pgxpool.Config // the pool config, Tracer and Configure applied; copied per pool
+
+	// refs counts the engine's holders: leases, acquires under way, and a
+	// TestIsolation pin. A pool is closed (by eviction, the idle timeout or
+	// retirement) only while refs is 0; see poolSet for how that check and
+	// a concurrent acquire agree.
+	refs    atomic.Int64
+	pool    atomic.Pointer[pgxpool.Pool] // nil while closed
+	used    atomic.Int64                 // the coarse clock at the last acquire
+	pinned  atomic.Bool                  // handed out by Engines.Engine: eviction leaves it open
+	retired atomic.Bool                  // replaced or removed by Apply
+	gone    sync.Once                    // closes the pool of a retired engine, once
+
 	iso      isoSlot
 	resolved atomic.Uint64
-	failLog  logLimiter // acquire failures
-	conns    connSet    // for Close's force
+	busy     atomic.Uint64 // acquires refused by tenant_max_concurrency (429)
+	failLog  logLimiter    // acquire failures
+	conns    connSet       // every open connection, for Close's force
 }
 
-// source returns where the engine's next lease comes from: its pool, or the
-// pinned connection while test isolation is active.
-func (eng *engine) source() source {
-	if pin := eng.iso.get(); pin != nil {
-		return pin
-	}
-	return pooled{eng.pool}
-}
+// errRetired is what a retired engine answers internally; acquire turns it
+// into the engine that replaced it, or ErrEngineNotDefined.
+var errRetired = errors.New("fiberdb: engine retired by Apply")
 
 // acquired is a connection taken for a lease, not yet installed in one.
 type acquired struct {
@@ -35,13 +53,98 @@ type acquired struct {
 	conn *pgxpool.Conn
 }
 
-// acquire takes a connection from the engine's source, waiting at most
-// until ctx is done.
+// acquire takes a connection for a lease, waiting at most until ctx is done.
+// The engine keeps a reference for the lease: lease.end gives it back
+// through unref. If Apply retired the engine after the request resolved it,
+// the connection comes from the engine that replaced it, under the same
+// name; a removed engine answers ErrEngineNotDefined.
 func (eng *engine) acquire(ctx context.Context) (acquired, error) {
-	src := eng.source()
-	db, conn, err := src.acquire(ctx)
-	if err != nil {
-		return acquired{}, &AcquireError{Engine: eng.name, Err: err}
+	for {
+		src, err := eng.hold(ctx)
+		if errors.Is(err, errRetired) {
+			if eng, err = eng.set.lookup(eng.name); err != nil {
+				return acquired{}, err
+			}
+			continue
+		}
+		if err != nil {
+			return acquired{}, &AcquireError{Engine: eng.name, Err: err}
+		}
+		db, conn, err := src.acquire(ctx)
+		if err != nil {
+			eng.unref()
+			if p, ok := src.(pooled); ok && eng.pool.Load() != p.pool && !eng.retired.Load() {
+				continue // closed while idle, between hold and acquire: open it again
+			}
+			return acquired{}, &AcquireError{Engine: eng.name, Err: err}
+		}
+		return acquired{eng: eng, src: src, db: db, conn: conn}, nil
 	}
-	return acquired{eng: eng, src: src, db: db, conn: conn}, nil
 }
+
+// hold takes a reference and returns the engine's source: the pinned
+// connection under test isolation, else its pool, opened if need be.
+func (eng *engine) hold(ctx context.Context) (source, error) {
+	n := eng.refs.Add(1)
+	if q := eng.set.limits.quota; q > 0 && n > q {
+		eng.unref()
+		eng.busy.Add(1)
+		return nil, ErrTenantBusy
+	}
+	if eng.retired.Load() {
+		eng.unref()
+		return nil, errRetired
+	}
+	if pin := eng.iso.get(); pin != nil {
+		return pin, nil
+	}
+	eng.set.pools.touch(eng)
+	if pool := eng.pool.Load(); pool != nil {
+		return pooled{pool: pool, budget: eng.set.budget}, nil
+	}
+	pool, err := eng.set.pools.open(ctx, eng)
+	if err != nil {
+		eng.unref()
+		return nil, err
+	}
+	return pooled{pool: pool, budget: eng.set.budget}, nil
+}
+
+// unref gives back a reference taken by hold. The last holder of a retired
+// engine closes its pool; any holder's end may free room for an acquire
+// waiting on the budget or for a pool.
+func (eng *engine) unref() {
+	if eng.refs.Add(-1) == 0 {
+		if eng.retired.Load() {
+			eng.set.pools.retire(eng)
+		}
+		eng.set.pools.signal()
+	}
+	if b := eng.set.budget; b != nil {
+		b.signal()
+	}
+}
+
+// samePoolConfig reports whether two engine pool configs would make the
+// same pool: the connection string and every field an engine option sets.
+// TestSamePoolConfigSeesEveryOption fails when config grows an option this
+// does not compare.
+func samePoolConfig(a, b *pgxpool.Config) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	ac, bc := a.ConnConfig, b.ConnConfig
+	return a.ConnString() == b.ConnString() &&
+		a.MaxConns == b.MaxConns && a.MinConns == b.MinConns && a.MinIdleConns == b.MinIdleConns &&
+		a.MaxConnLifetime == b.MaxConnLifetime && a.MaxConnLifetimeJitter == b.MaxConnLifetimeJitter &&
+		a.MaxConnIdleTime == b.MaxConnIdleTime && a.HealthCheckPeriod == b.HealthCheckPeriod &&
+		a.PingTimeout == b.PingTimeout &&
+		ac.ConnectTimeout == bc.ConnectTimeout && ac.DefaultQueryExecMode == bc.DefaultQueryExecMode &&
+		ac.StatementCacheCapacity == bc.StatementCacheCapacity &&
+		ac.DescriptionCacheCapacity == bc.DescriptionCacheCapacity &&
+		maps.Equal(ac.RuntimeParams, bc.RuntimeParams)
+}
+
+// same reports whether Apply may keep eng for conf, whose pool config
+// (Tracer and Configure applied) is pc: the same pool.
+func (eng *engine) same(pc *pgxpool.Config) bool { return samePoolConfig(eng.pc, pc) }

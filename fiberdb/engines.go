@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,24 +15,38 @@ import (
 	"github.com/fiberdb/fiberdb/config"
 )
 
-// Engines holds one pool per configured engine. It is safe for concurrent use.
+// Engines is the live set of configured engines: one pool per engine,
+// opened on first use, within an optional budget of server connections. It
+// is safe for concurrent use, and [Engines.Apply] changes it while it
+// serves.
 type Engines struct {
 	closeTimeout time.Duration
-	conf         *config.Config
-	names        []string
-	engines      map[string]*engine
-	counts       resolveCounts
-	iso          isolation
 
+	cur    atomic.Pointer[registry]
+	opts   OpenOptions
+	limits limits
+	budget *budget // nil: FIBERDB.max_total_conns is 0
+	pools  *poolSet
+	counts resolveCounts
+	iso    isolation
+
+	applyMu   sync.Mutex // serializes Apply and Close
 	closeOnce sync.Once
+}
+
+// limits are the FIBERDB settings Open reads once.
+type limits struct {
+	quota int64 // tenant_max_concurrency; 0: none
 }
 
 // OpenOptions adjusts how [Open] builds pools.
 type OpenOptions struct {
 	// Configure runs for each engine, in name order, on a fresh copy of its
-	// pool config before the pool is created: attach a pgx tracer that knows
-	// the engine, register types in AfterConnect, and so on. It must not set
-	// a session-level SET that differs per request. An error aborts Open.
+	// pool config, when Open (or Apply, for an engine it adds or changes)
+	// prepares it: attach a pgx tracer that knows the engine, register
+	// types in AfterConnect, and so on. Every pool the engine opens later
+	// starts from the result. It must not set a session-level SET that
+	// differs per request. An error aborts Open (or Apply).
 	//
 	// Optional. Default: nil
 	Configure func(engine string, pc *pgxpool.Config) error
@@ -45,10 +59,10 @@ type OpenOptions struct {
 	// Optional. Default: nil
 	Tracer func(engine string) pgx.QueryTracer
 
-	// Logger receives Open's warnings: one record per engine whose
-	// default_query_exec_mode is describe_exec, which returns other clients'
-	// results behind a transaction pooler such as PgBouncer (fiberdb cannot
-	// tell whether one is in front).
+	// Logger receives Open's (and Apply's) warnings: one record per engine
+	// whose default_query_exec_mode is describe_exec, which returns other
+	// clients' results behind a transaction pooler such as PgBouncer
+	// (fiberdb cannot tell whether one is in front).
 	//
 	// Optional. Default: slog.Default()
 	Logger *slog.Logger
@@ -60,10 +74,14 @@ type OpenOptions struct {
 	CloseTimeout time.Duration
 }
 
-// Open creates one pgxpool per engine in conf, in name order. Pools connect
-// lazily: with the default pool_min_conns of 0, Open opens no connection, so
-// it succeeds even while the database is down. If creating a pool fails, Open
-// closes the pools it already created and returns an error naming the engine.
+// errEnginesClosed answers an acquire after [Engines.Close].
+var errEnginesClosed = errors.New("fiberdb: engines closed")
+
+// Open prepares every engine of conf, in name order, and opens no pool and
+// no connection: an engine's pool is created on its first acquire (one
+// creation under a burst), so Open succeeds while the database is down and
+// costs little for thousands of tenants. If preparing an engine fails
+// (OpenOptions), Open returns an error naming it.
 //
 // conf must be created by [config.Load] (a hand-built Config or Engine has no
 // pool configuration): Open returns an error matching [config.ErrNotLoaded]
@@ -72,7 +90,7 @@ type OpenOptions struct {
 //
 // The caller owns the result and must [Engines.Close] it, typically from
 // app.Hooks().OnShutdown, after the server has drained.
-func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engines, error) {
+func Open(_ context.Context, conf *config.Config, opts ...OpenOptions) (*Engines, error) {
 	if conf == nil {
 		return nil, errors.New("open engines: nil config")
 	}
@@ -80,89 +98,162 @@ func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engin
 		return nil, fmt.Errorf("open engines: %w", err)
 	}
 	conf = conf.Clone()
-	var o OpenOptions
+	e := &Engines{limits: limits{quota: int64(conf.TenantMaxConcurrency)}}
 	if len(opts) > 0 {
-		o = opts[0]
+		e.opts = opts[0]
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
+	if e.opts.Logger == nil {
+		e.opts.Logger = slog.Default()
 	}
-	if o.CloseTimeout <= 0 {
-		o.CloseTimeout = 10 * time.Second
+	if e.opts.CloseTimeout <= 0 {
+		e.opts.CloseTimeout = 10 * time.Second
 	}
-	e := &Engines{closeTimeout: o.CloseTimeout, conf: conf, names: conf.Names(), engines: make(map[string]*engine, len(conf.Engines))}
-	for _, name := range e.names {
-		pc := conf.Engines[name].PoolConfig()
-		if pc == nil {
-			e.Close() //nolint:contextcheck // Close takes no context; its rollbacks bound themselves
-			return nil, fmt.Errorf("open engine %q: an engine that shares another's pool is not supported yet", name)
-		}
-		var err error
-		if o.Tracer != nil {
-			pc.ConnConfig.Tracer = o.Tracer(name)
-		}
-		if o.Configure != nil {
-			err = o.Configure(name, pc)
-		}
-		eng := &engine{name: conf.Engines[name].Name}
-		if err == nil {
-			warnExecMode(ctx, o.Logger, name, pc)
-			eng.conns.track(pc)
-			eng.pool, err = pgxpool.NewWithConfig(ctx, pc)
-		}
-		if err != nil {
-			e.Close() //nolint:contextcheck // Close takes no context; its rollbacks bound themselves
-			return nil, fmt.Errorf("open engine %q: %w", name, err)
-		}
-		e.engines[name] = eng
-	}
-	return e, nil
-}
-
-// Engine returns the pool of the named engine. For a name that is not
-// configured it returns an error that [errors.Is] [ErrEngineNotDefined] and
-// reads 'SQLALCHEMY_ENGINES["name"]' was not defined.
-//
-// The pool belongs to e: callers may Acquire from it (and must Release what
-// they acquire) but must not Close it.
-func (e *Engines) Engine(name string) (*pgxpool.Pool, error) {
-	eng, err := e.lookup(name)
+	e.closeTimeout = e.opts.CloseTimeout
+	engines, err := e.prepare(conf, nil)
 	if err != nil {
 		return nil, err
 	}
-	return eng.pool, nil
+	e.pools = newPoolSet(e, conf.MaxOpenPools, conf.PoolIdleTimeout)
+	if conf.MaxTotalConns > 0 {
+		e.budget = newBudget(conf.MaxTotalConns, e.pools.evictConn)
+	}
+	e.cur.Store(newRegistry(conf, engines))
+	return e, nil
+}
+
+// prepare builds the engines of conf, keeping those of old that conf leaves
+// as they are.
+func (e *Engines) prepare(conf *config.Config, old *registry) (map[string]*engine, error) {
+	engines := make(map[string]*engine, len(conf.Engines))
+	for _, name := range conf.Names() {
+		pc := conf.Engines[name].PoolConfig()
+		if pc == nil {
+			return nil, fmt.Errorf("open engine %q: an engine that shares another's pool is not supported yet", name)
+		}
+		if e.opts.Tracer != nil {
+			pc.ConnConfig.Tracer = e.opts.Tracer(name)
+		}
+		if e.opts.Configure != nil {
+			if err := e.opts.Configure(name, pc); err != nil {
+				return nil, fmt.Errorf("open engine %q: %w", name, err)
+			}
+		}
+		if old != nil {
+			if prev, ok := old.get(name); ok && prev.same(pc) {
+				engines[name] = prev
+				continue
+			}
+		}
+		warnExecMode(e.opts.Logger, name, pc)
+		engines[name] = &engine{name: conf.Engines[name].Name, set: e, pc: pc}
+	}
+	return engines, nil
+}
+
+// Apply switches e to conf, atomically: a request resolves against the old
+// set or the new one, never a mix. conf must be created by [config.Load]; a
+// nil or hand-built conf is an error and changes nothing, as does an
+// OpenOptions.Configure that fails.
+//
+// Engines only in conf serve at once (their pools open on first use).
+// Engines no longer in conf answer 404 to new requests; requests and
+// [Engines.Acquire] holders that already have a connection finish normally,
+// and the engine's pool closes once the last one is back. An engine whose
+// url or pool options changed gets a new pool the same way, under the same
+// name; the old pool drains. Unchanged engines keep their pool, connections
+// and counters: their traffic sees no error while Apply runs. [Engines.Names],
+// [Engines.Engine], [Engines.Config] and the default resolver (the one [New]
+// builds when Config.Resolver is nil) follow at once.
+//
+// A pool handed out by [Engines.Engine] for an engine Apply removes or
+// changes is closed once its connections are back, like the others: its
+// holders must take the engine's new pool from Engine. The FIBERDB limits
+// (max_total_conns, max_open_pools, pool_idle_timeout,
+// tenant_max_concurrency) are read by Open and kept.
+func (e *Engines) Apply(_ context.Context, conf *config.Config) error {
+	if conf == nil {
+		return errors.New("apply: nil config")
+	}
+	if err := conf.Validate(); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	conf = conf.Clone()
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	old := e.cur.Load()
+	engines, err := e.prepare(conf, old)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	e.cur.Store(newRegistry(conf, engines))
+	for name, eng := range old.byName {
+		if engines[name] == eng {
+			continue
+		}
+		// See engine.hold: an acquire that raced this sees retired, or this
+		// sees its reference and leaves the close to its unref.
+		eng.retired.Store(true)
+		if eng.refs.Load() == 0 {
+			e.pools.retire(eng)
+		}
+	}
+	return nil
+}
+
+// Engine returns the pool of the named engine, opening it if need be. For a
+// name that is not configured it returns an error that [errors.Is]
+// [ErrEngineNotDefined] and reads 'SQLALCHEMY_ENGINES["name"]' was not
+// defined.
+//
+// The pool belongs to e: callers may Acquire from it (and must Release what
+// they acquire) but must not Close it. It stays open until [Engines.Close],
+// or until [Engines.Apply] removes or changes the engine: eviction
+// (max_open_pools, pool_idle_timeout) never closes a pool handed out here.
+// Code that only reads statistics should use [Engines.Stats], which opens
+// nothing.
+func (e *Engines) Engine(name string) (*pgxpool.Pool, error) {
+	for {
+		eng, err := e.lookup(name)
+		if err != nil {
+			return nil, err
+		}
+		pool, err := e.pools.pin(eng)
+		if errors.Is(err, errRetired) {
+			continue // Apply replaced it just now: take the new one
+		}
+		return pool, err
+	}
 }
 
 // Default returns the pool of the "default" (landlord) engine.
 func (e *Engines) Default() (*pgxpool.Pool, error) { return e.Engine(config.DefaultEngine) }
 
 // Names returns the engine names, sorted. The slice is a copy.
-func (e *Engines) Names() []string { return append([]string(nil), e.names...) }
+func (e *Engines) Names() []string { return append([]string(nil), e.cur.Load().names...) }
 
-// Config returns a copy of the configuration e was opened with: changing it
-// changes nothing in e.
-func (e *Engines) Config() *config.Config { return e.conf.Clone() }
+// Config returns a copy of the configuration e serves: the one given to
+// Open, or to the latest Apply. Changing the copy changes nothing in e.
+func (e *Engines) Config() *config.Config { return e.cur.Load().conf.Clone() }
 
 // Close ends any active [Engines.TestIsolation], then closes every pool, in
-// parallel. It waits for acquired connections to be released, but at most
-// OpenOptions.CloseTimeout (default 10s): then every read and write on the
-// connections still acquired fails at once, so that their holders' statements
-// end with a timeout error, and Close waits up to 5 seconds more for them to
-// be released. A holder that still keeps its connection after that (one
-// that runs no statement) does not hold Close up: its pool finishes closing
-// when it releases it. Calling Close twice is safe.
+// parallel, including those of engines Apply retired. It waits for acquired
+// connections to be released, but at most OpenOptions.CloseTimeout (default
+// 10s): then every read and write on the connections still acquired fails at
+// once, so that their holders' statements end with a timeout error, and Close
+// waits up to 5 seconds more for them to be released. A holder that still
+// keeps its connection after that (one that runs no statement) does not hold
+// Close up: its pool finishes closing when it releases it. Calling Close
+// twice is safe.
 func (e *Engines) Close() {
 	e.closeOnce.Do(func() {
+		e.applyMu.Lock()
+		defer e.applyMu.Unlock()
+		for _, eng := range e.cur.Load().byName {
+			eng.iso.end()
+		}
 		done := make(chan struct{})
 		go func() {
-			var wg sync.WaitGroup
-			for _, eng := range e.engines {
-				wg.Go(func() {
-					eng.iso.end()
-					eng.pool.Close()
-				})
-			}
-			wg.Wait()
+			e.pools.shutdown()
 			close(done)
 		}()
 		grace := time.NewTimer(e.closeTimeout)
@@ -172,9 +263,7 @@ func (e *Engines) Close() {
 			return
 		case <-grace.C:
 		}
-		for _, eng := range e.engines {
-			eng.conns.expire()
-		}
+		e.pools.expire()
 		grace.Reset(cleanupTimeout)
 		select {
 		case <-done:
@@ -196,7 +285,8 @@ func (e *Engines) Close() {
 // It needs no app or request: call it at the start of a test. Requests on one
 // engine share the pinned connection and are served one at a time (a second
 // waits up to AcquireTimeout). Code that takes a pool from [Engines.Engine]
-// directly bypasses isolation.
+// directly bypasses isolation. Engines an [Engines.Apply] adds meanwhile are
+// not isolated.
 //
 // rollback undoes everything, releases the pinned connections and ends
 // isolation; it is safe to call more than once. It returns
@@ -228,11 +318,41 @@ func (e *Engines) Acquire(ctx context.Context, name string) (db DBTX, release fu
 // ResolveStats returns the current counts. It is cheap and safe to call
 // concurrently, for example from a metrics scrape.
 func (e *Engines) ResolveStats() ResolveStats {
-	resolved := make(map[string]uint64, len(e.engines))
-	for name, eng := range e.engines {
+	reg := e.cur.Load()
+	resolved := make(map[string]uint64, len(reg.names))
+	for name, eng := range reg.byName {
 		resolved[name] = eng.resolved.Load()
 	}
 	return e.counts.stats(resolved)
+}
+
+// Stats returns the pools and the connection budget as they are now. It
+// opens nothing, so a metrics scrape or a leak check does not create the
+// pools of idle tenants. It is safe to call concurrently.
+func (e *Engines) Stats() Stats {
+	reg := e.cur.Load()
+	s := Stats{
+		Pools:         map[string]*pgxpool.Stat{},
+		TenantBusy:    map[string]uint64{},
+		OpenPools:     e.pools.count(),
+		PoolEvictions: e.pools.evictions.Load(),
+	}
+	for name, eng := range reg.byName {
+		if pool := eng.pool.Load(); pool != nil {
+			s.Pools[name] = pool.Stat()
+		}
+		if n := eng.busy.Load(); n > 0 {
+			s.TenantBusy[name] = n
+		}
+	}
+	if b := e.budget; b != nil {
+		s.Budget = BudgetStats{
+			Max: int(b.max), InUse: int(b.used.Load()), Peak: int(b.peak.Load()),
+			Waiting: int(b.freed.waiters.Load()), Waits: b.waits.Load(),
+			Timeouts: b.timeouts.Load(), Evictions: b.evictions.Load(),
+		}
+	}
+	return s
 }
 
 // warnExecMode warns of an exec mode that is unsafe behind a transaction
@@ -242,21 +362,18 @@ func (e *Engines) ResolveStats() ResolveStats {
 // simple_protocol and cache_describe are safe behind any pooler;
 // cache_statement (the default) needs PgBouncer 1.21 or later with
 // max_prepared_statements set.
-func warnExecMode(ctx context.Context, logger *slog.Logger, engine string, pc *pgxpool.Config) {
+func warnExecMode(logger *slog.Logger, engine string, pc *pgxpool.Config) {
 	if pc.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeDescribeExec {
-		logger.LogAttrs(ctx, slog.LevelWarn,
+		logger.LogAttrs(context.Background(), slog.LevelWarn,
 			"fiberdb: default_query_exec_mode describe_exec returns other requests' results behind a transaction pooler such as PgBouncer; use exec, simple_protocol or cache_describe there",
 			slog.String("engine", engine))
 	}
 }
 
 func (e *Engines) lookup(name string) (*engine, error) {
-	if eng, ok := e.engines[name]; ok {
+	reg := e.cur.Load()
+	if eng, ok := reg.get(name); ok {
 		return eng, nil
 	}
-	return nil, &config.KeyError{
-		Key:    e.conf.Key + "[" + strconv.Quote(name) + "]",
-		Reason: "was not defined",
-		Err:    ErrEngineNotDefined,
-	}
+	return nil, reg.notDefined(name)
 }

@@ -38,6 +38,11 @@ var (
 	// which also matches [ErrUnavailable]: the default ErrorHandler answers
 	// 503 with a Retry-After header.
 	ErrBudgetExhausted = errors.New("fiberdb: connection budget exhausted")
+	// ErrTenantBusy: the tenant already has FIBERDB.tenant_max_concurrency
+	// requests holding or waiting for a connection. The acquire is refused
+	// at once, without waiting and without touching any connection; the
+	// default ErrorHandler answers 429 with a Retry-After header.
+	ErrTenantBusy = errors.New("fiberdb: tenant at its concurrency limit")
 )
 
 // AcquireError reports that a connection to Engine could not be acquired.
@@ -58,10 +63,17 @@ func (e *AcquireError) Unwrap() []error { return []error{ErrUnavailable, e.Err} 
 // DefaultErrorHandler maps fiberdb's errors to HTTP statuses and leaves
 // others unchanged. The result is a *fiber.Error for Fiber's error handler
 // that also matches err with errors.Is.
-func DefaultErrorHandler(_ *fiber.Ctx, err error) error {
+//
+// A 503 (no connection in time) and a 429 (the tenant is at
+// FIBERDB.tenant_max_concurrency) also set a Retry-After header of one
+// second: both are brief by nature.
+func DefaultErrorHandler(c *fiber.Ctx, err error) error {
 	o := outcomes[classify(err)]
 	if o.status == 0 {
 		return err
+	}
+	if o.retry {
+		c.Set(fiber.HeaderRetryAfter, "1")
 	}
 	return &StatusError{Status: fiber.NewError(o.status, o.message), Err: err}
 }
@@ -77,7 +89,8 @@ const (
 	kindMalformed               // 400, ResolveStats.Malformed
 	kindUnknown                 // 404, ResolveStats.UnknownTenant
 	kindForbidden               // 403, ResolveStats.Refused
-	kindUnavailable             // 503
+	kindUnavailable             // 503, Retry-After
+	kindBusy                    // 429, Retry-After
 	numKinds
 )
 
@@ -86,15 +99,17 @@ type outcome struct {
 	status  int // the default ErrorHandler's answer; 0: the error passes through
 	message string
 	level   slog.Level // of the middleware's record of it
+	retry   bool       // the answer carries Retry-After
 }
 
 var outcomes = [numKinds]outcome{
 	kindOther:       {level: slog.LevelDebug},
-	kindNoTenant:    {fiber.StatusBadRequest, "missing tenant", slog.LevelDebug},
-	kindMalformed:   {fiber.StatusBadRequest, "malformed tenant", slog.LevelDebug},
-	kindUnknown:     {fiber.StatusNotFound, "unknown tenant", slog.LevelDebug},
-	kindForbidden:   {fiber.StatusForbidden, "tenant forbidden", slog.LevelDebug},
-	kindUnavailable: {fiber.StatusServiceUnavailable, "database unavailable", slog.LevelWarn},
+	kindNoTenant:    {fiber.StatusBadRequest, "missing tenant", slog.LevelDebug, false},
+	kindMalformed:   {fiber.StatusBadRequest, "malformed tenant", slog.LevelDebug, false},
+	kindUnknown:     {fiber.StatusNotFound, "unknown tenant", slog.LevelDebug, false},
+	kindForbidden:   {fiber.StatusForbidden, "tenant forbidden", slog.LevelDebug, false},
+	kindUnavailable: {fiber.StatusServiceUnavailable, "database unavailable", slog.LevelWarn, true},
+	kindBusy:        {fiber.StatusTooManyRequests, "too many requests for this tenant", slog.LevelDebug, true},
 }
 
 // classify is the one place that decides what an error means. The most
@@ -113,6 +128,8 @@ func classify(err error) kind {
 		return kindUnknown
 	case errors.Is(err, ErrForbidden):
 		return kindForbidden
+	case errors.Is(err, ErrTenantBusy):
+		return kindBusy
 	case errors.Is(err, ErrUnavailable):
 		return kindUnavailable
 	}

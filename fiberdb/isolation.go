@@ -42,19 +42,26 @@ func isolate(ctx context.Context, e *Engines) (rollback func() error, err error)
 	if !e.iso.active.CompareAndSwap(false, true) {
 		return nil, ErrIsolationActive
 	}
-	pins := make(map[*engine]*pinned, len(e.engines))
+	reg := e.cur.Load()
+	pins := make(map[*engine]*pinned, len(reg.names))
+	var held []*engine // each keeps its pool open while pinned
 	undo := func() error {
 		var errs error
 		for eng, pin := range pins {
 			eng.iso.p.CompareAndSwap(pin, nil)
 			errs = errors.Join(errs, pin.close(context.WithoutCancel(ctx)))
 		}
+		for _, eng := range held {
+			eng.unref()
+		}
 		e.iso.active.Store(false)
 		return errs
 	}
-	for _, name := range e.names {
-		eng := e.engines[name]
-		pin, err := pinEngine(ctx, eng.pool)
+	for _, name := range reg.names {
+		eng := reg.byName[name]
+		eng.refs.Add(1)
+		held = append(held, eng)
+		pin, err := pinEngine(ctx, e, eng)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("test isolation: engine %q: %w", name, err), undo())
 		}
@@ -99,8 +106,12 @@ type pinned struct {
 	closing atomic.Bool
 }
 
-func pinEngine(ctx context.Context, pool *pgxpool.Pool) (*pinned, error) {
-	conn, err := pool.Acquire(ctx)
+func pinEngine(ctx context.Context, e *Engines, eng *engine) (*pinned, error) {
+	pool, err := e.pools.open(ctx, eng)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	_, conn, err := pooled{pool: pool, budget: e.budget}.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("acquire: %w", err)
 	}

@@ -80,7 +80,9 @@ func (l *lease) end(parent context.Context) error {
 			_ = pg.Conn().SetDeadline(time.Time{}) //nolint:errcheck // fails only on a closed socket, which the release destroys
 		}
 	}
-	return l.src.release(parent, conn, txs)
+	err := l.src.release(parent, conn, txs)
+	l.engine.unref() // the reference engine.acquire took for this lease
+	return err
 }
 
 // limit bounds the lease's I/O: d from now, every read and write on its

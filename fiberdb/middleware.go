@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/fiberdb/fiberdb/internal/lookup"
+	"github.com/fiberdb/fiberdb/tenancy"
 )
 
 // A request's life, as the handler New returns runs it:
@@ -40,10 +42,55 @@ type binding struct {
 
 // middleware is what every request of one fiberdb.New shares.
 type middleware struct {
-	cfg      Config
-	engines  *Engines
-	dl       *deadlines
+	cfg     Config
+	engines *Engines
+	dl      *deadlines
+	view    atomic.Pointer[view] // for the engines' current registry
+}
+
+// view is a middleware's bindings for one registry: what a request resolves
+// against. The first request after an Apply builds the next view; every
+// request loads one view and uses only it.
+type view struct {
+	reg      *registry
 	bindings lookup.Table[*binding] // keyed by the config's own names
+	resolver tenancy.Resolver
+}
+
+// current returns the view of the engines' current registry.
+func (mw *middleware) current() *view {
+	reg := mw.engines.cur.Load()
+	old := mw.view.Load()
+	if old != nil && old.reg == reg {
+		return old
+	}
+	bindings := make(map[string]*binding, len(reg.names))
+	for name, eng := range reg.byName {
+		if b, ok := old.binding(name); ok && b.eng == eng {
+			bindings[name] = b // unchanged by Apply
+			continue
+		}
+		timeout, ok := mw.cfg.QueryTimeouts[name]
+		if !ok {
+			timeout = mw.cfg.QueryTimeout
+		}
+		bindings[name] = &binding{eng: eng, mw: mw, queryTimeout: timeout}
+	}
+	v := &view{reg: reg, bindings: lookup.New(bindings), resolver: mw.cfg.Resolver}
+	if v.resolver == nil {
+		v.resolver = reg.resolver
+	}
+	if mw.view.CompareAndSwap(old, v) {
+		return v
+	}
+	return mw.view.Load() // another request built it (or a newer one) first
+}
+
+func (v *view) binding(name string) (*binding, bool) {
+	if v == nil {
+		return nil, false
+	}
+	return v.bindings.Get(name)
 }
 
 // New returns the fiberdb middleware. For each request it resolves the tenant
@@ -67,15 +114,7 @@ type middleware struct {
 func New(config ...Config) fiber.Handler {
 	cfg := configDefault(config...)
 	mw := &middleware{cfg: cfg, engines: cfg.Engines, dl: newDeadlines(cfg.AcquireTimeout)}
-	bindings := make(map[string]*binding, len(cfg.Engines.names))
-	for _, name := range cfg.Engines.names {
-		timeout, ok := cfg.QueryTimeouts[name]
-		if !ok {
-			timeout = cfg.QueryTimeout
-		}
-		bindings[name] = &binding{eng: cfg.Engines.engines[name], mw: mw, queryTimeout: timeout}
-	}
-	mw.bindings = lookup.New(bindings)
+	mw.current()
 
 	return func(c *fiber.Ctx) (err error) {
 		if cfg.Next != nil && cfg.Next(c) {
@@ -106,14 +145,14 @@ func New(config ...Config) fiber.Handler {
 // resolve runs the resolver and Authorize, and returns the engine's binding,
 // which holds the config's own name, never a string from the request.
 func (mw *middleware) resolve(c *fiber.Ctx) (*binding, error) {
-	name, err := mw.cfg.Resolver(c)
+	v := mw.current()
+	name, err := v.resolver(c)
 	if err != nil {
 		return nil, err
 	}
-	b, ok := mw.bindings.Get(name)
+	b, ok := v.bindings.Get(name)
 	if !ok {
-		_, err := mw.engines.lookup(name) // for its error
-		return nil, err
+		return nil, v.reg.notDefined(name)
 	}
 	if mw.cfg.Authorize != nil {
 		if err := mw.cfg.Authorize(c, b.eng.name); err != nil {
@@ -147,7 +186,7 @@ func (mw *middleware) end(c *fiber.Ctx, st *state, err error) error {
 	st.reset()
 	statePool.Put(st)
 
-	if classify(err) == kindUnavailable {
+	if k := classify(err); k == kindUnavailable || k == kindBusy {
 		err = mw.cfg.ErrorHandler(c, err)
 	}
 	if releaseErr != nil {

@@ -37,11 +37,21 @@ type source interface {
 	drains() bool
 }
 
-// pooled is an engine's own pool as a source.
-type pooled struct{ pool *pgxpool.Pool }
+// pooled is an engine's own pool as a source, within the connection budget
+// when there is one.
+type pooled struct {
+	pool   *pgxpool.Pool
+	budget *budget // nil: no budget
+}
 
 func (p pooled) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
-	conn, err := p.pool.Acquire(ctx)
+	var conn *pgxpool.Conn
+	var err error
+	if p.budget == nil {
+		conn, err = p.pool.Acquire(ctx)
+	} else {
+		conn, err = await(ctx, p.budget, func() (*pgxpool.Conn, error) { return p.pool.Acquire(ctx) })
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -40,11 +40,13 @@ func requestState(c *fiber.Ctx) (*state, error) {
 
 // lease returns the request's connection to eng, acquiring it on first use.
 func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
-	if st.first.engine == eng && st.h != nil {
+	// By name: after an Apply, a lease's engine may be the one that
+	// replaced the engine the request resolved.
+	if st.h != nil && st.first.engine.name == eng.name {
 		return st.h, nil
 	}
 	for _, h := range st.more {
-		if h.l.engine == eng {
+		if h.l.engine.name == eng.name {
 			return h, nil
 		}
 	}

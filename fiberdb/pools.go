@@ -1,0 +1,328 @@
+package fiberdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// poolSet opens and closes the pools of one [Engines]: lazily, on an
+// engine's first acquire; within FIBERDB.max_open_pools, by closing the
+// least recently used idle pool first; after FIBERDB.pool_idle_timeout
+// without an acquire; and when Apply retires an engine and its last holder
+// is done.
+//
+// A pool is closed only while its engine has no holder (engine.refs == 0)
+// and was not handed out by [Engines.Engine]. A holder takes its reference
+// before it loads the pool; a closer takes the pool away, then checks refs
+// again and puts the pool back if a holder came in between. Either the
+// holder sees no pool and opens one (under mu, where it finds the pool put
+// back if it raced the closer), or the closer sees the holder and leaves the
+// pool open: a pool in use is never closed under its holder.
+type poolSet struct {
+	e       *Engines
+	maxOpen int           // max_open_pools; 0: no limit
+	idle    time.Duration // pool_idle_timeout; 0: pools stay open
+	tracks  bool          // acquires record when they ran (LRU, idle timeout)
+
+	clock atomic.Int64 // coarse monotonic time in ns, advanced by the reaper
+
+	mu     sync.Mutex
+	live   map[*engine]struct{} // engines whose pool is open
+	closed bool                 // Engines.Close ran: nothing opens again
+
+	idled     broadcast      // an engine lost its last holder, or a pool closed
+	closing   sync.WaitGroup // pools being closed in the background
+	evictions atomic.Uint64  // pools closed by max_open_pools or the idle timeout
+	stop      chan struct{}  // ends the reaper
+	reaped    chan struct{}  // closed when the reaper has ended
+}
+
+// errPoolsFull is the cause of a 503 when every one of max_open_pools is in
+// use for the whole AcquireTimeout.
+var errPoolsFull = errors.New("every pool FIBERDB.max_open_pools allows is in use")
+
+func newPoolSet(e *Engines, maxOpen int, idle time.Duration) *poolSet {
+	ps := &poolSet{
+		e: e, maxOpen: maxOpen, idle: idle, tracks: maxOpen > 0 || idle > 0,
+		live: map[*engine]struct{}{}, stop: make(chan struct{}), reaped: make(chan struct{}),
+	}
+	if !ps.tracks {
+		close(ps.reaped)
+		return ps
+	}
+	ps.clock.Store(1)
+	go ps.reap(time.Now())
+	return ps
+}
+
+// touch records that eng is being used, for LRU and the idle timeout. It
+// writes only when the coarse clock moved, so that a busy engine's cache
+// line is not written by every acquire.
+func (ps *poolSet) touch(eng *engine) {
+	if !ps.tracks {
+		return
+	}
+	if now := ps.clock.Load(); eng.used.Load() != now {
+		eng.used.Store(now)
+	}
+}
+
+// open returns eng's pool, opening it if need be. Under max_open_pools it
+// first closes the least recently used idle pool, or waits (within ctx) for
+// one to become idle. The caller holds a reference on eng.
+func (ps *poolSet) open(ctx context.Context, eng *engine) (*pgxpool.Pool, error) {
+	for {
+		ps.mu.Lock()
+		switch {
+		case ps.closed:
+			ps.mu.Unlock()
+			return nil, errEnginesClosed
+		case eng.retired.Load():
+			ps.mu.Unlock()
+			return nil, errRetired
+		}
+		if pool := eng.pool.Load(); pool != nil {
+			ps.mu.Unlock() // opened by a concurrent acquire, or put back by a closer
+			return pool, nil
+		}
+		if ps.maxOpen == 0 || len(ps.live) < ps.maxOpen || ps.evictLRU(eng) {
+			pool, err := ps.newPool(ctx, eng)
+			ps.mu.Unlock()
+			return pool, err
+		}
+		idled := ps.idled.watch()
+		ps.mu.Unlock()
+		select {
+		case <-idled:
+			ps.idled.unwatch()
+		case <-ctx.Done():
+			ps.idled.unwatch()
+			return nil, fmt.Errorf("%w: %w", errPoolsFull, context.Cause(ctx))
+		}
+	}
+}
+
+// newPool creates eng's pool, which connects lazily. The caller holds mu.
+func (ps *poolSet) newPool(ctx context.Context, eng *engine) (*pgxpool.Pool, error) {
+	pc := eng.pc.Copy()
+	if b := ps.e.budget; b != nil {
+		pc.BeforeConnect = b.beforeConnect(pc.BeforeConnect)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	eng.pool.Store(pool)
+	ps.live[eng] = struct{}{}
+	return pool, nil
+}
+
+// pin opens eng's pool, if need be, and keeps it open until Close or Apply:
+// a pool handed out to a caller is never closed under it by eviction. It
+// may exceed max_open_pools, since it cannot wait.
+func (ps *poolSet) pin(eng *engine) (*pgxpool.Pool, error) {
+	eng.pinned.Store(true)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if pool := eng.pool.Load(); pool != nil {
+		return pool, nil
+	}
+	if ps.closed || eng.retired.Load() {
+		// A retired engine's pool is closed or closing; the pgxpool handed
+		// out answers every Acquire with its "closed pool" error.
+		pool, err := ps.newPool(context.Background(), eng)
+		if err == nil {
+			delete(ps.live, eng)
+			eng.pool.Store(nil)
+			pool.Close()
+		}
+		return pool, err
+	}
+	return ps.newPool(context.Background(), eng)
+}
+
+// evictLRU closes the least recently used pool that nothing holds, other
+// than keep's, and reports whether it closed one. The caller holds mu.
+func (ps *poolSet) evictLRU(keep *engine) bool {
+	for {
+		var victim *engine
+		for eng := range ps.live {
+			if eng != keep && ps.evictable(eng) && (victim == nil || eng.used.Load() < victim.used.Load()) {
+				victim = eng
+			}
+		}
+		if victim == nil {
+			return false
+		}
+		if ps.closeIdle(victim) {
+			return true
+		}
+	}
+}
+
+func (*poolSet) evictable(eng *engine) bool {
+	return eng.refs.Load() == 0 && !eng.pinned.Load() && eng.iso.get() == nil
+}
+
+// closeIdle closes eng's pool unless a holder arrived, and reports whether
+// it did. The caller holds mu.
+func (ps *poolSet) closeIdle(eng *engine) bool {
+	pool := eng.pool.Swap(nil)
+	if pool == nil {
+		delete(ps.live, eng)
+		return false
+	}
+	if eng.refs.Load() != 0 {
+		eng.pool.Store(pool) // a holder came in between: see poolSet's doc
+		return false
+	}
+	delete(ps.live, eng)
+	ps.evictions.Add(1)
+	ps.closeLater(pool)
+	return true
+}
+
+// closeLater closes pool in the background: Close sends each idle
+// connection a Terminate, which must not hold up an acquire that waits for
+// room. The caller holds mu.
+func (ps *poolSet) closeLater(pool *pgxpool.Pool) {
+	ps.closing.Go(func() {
+		pool.Close()
+		ps.signal()
+		if b := ps.e.budget; b != nil {
+			b.signal()
+		}
+	})
+}
+
+// retire closes the pool of eng, which Apply retired, once: its last holder
+// calls it, or Apply when it had none.
+func (ps *poolSet) retire(eng *engine) {
+	eng.gone.Do(func() {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		delete(ps.live, eng)
+		if pool := eng.pool.Swap(nil); pool != nil {
+			ps.closeLater(pool)
+		}
+	})
+}
+
+// signal wakes acquires waiting for a pool to become idle.
+func (ps *poolSet) signal() { ps.idled.signal() }
+
+// reap advances the coarse clock and closes pools idle for longer than
+// pool_idle_timeout, until Close. It runs only when max_open_pools or
+// pool_idle_timeout is set.
+func (ps *poolSet) reap(start time.Time) {
+	defer close(ps.reaped)
+	period := time.Second
+	if ps.idle > 0 {
+		period = min(max(ps.idle/4, 10*time.Millisecond), time.Second)
+	}
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ps.stop:
+			return
+		case now := <-tick.C:
+			ps.clock.Store(int64(now.Sub(start)) + 1)
+			if ps.idle > 0 {
+				ps.closeIdleSince(ps.clock.Load() - int64(ps.idle))
+			}
+		}
+	}
+}
+
+// closeIdleSince closes every evictable pool whose engine was last used at
+// or before cutoff (coarse clock).
+func (ps *poolSet) closeIdleSince(cutoff int64) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for eng := range ps.live {
+		if eng.used.Load() <= cutoff && ps.evictable(eng) {
+			ps.closeIdle(eng)
+		}
+	}
+}
+
+// count returns the number of open pools.
+func (ps *poolSet) count() int {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return len(ps.live)
+}
+
+// evictConn closes one idle connection of the least recently used pool
+// that has one, to make room in the budget, and reports whether it did.
+func (ps *poolSet) evictConn(ctx context.Context) bool {
+	for tried := map[*engine]bool{}; ; {
+		ps.mu.Lock()
+		var victim *engine
+		var pool *pgxpool.Pool
+		for eng := range ps.live {
+			p := eng.pool.Load()
+			if tried[eng] || p == nil || p.Stat().IdleConns() == 0 {
+				continue
+			}
+			if victim == nil || eng.used.Load() < victim.used.Load() {
+				victim, pool = eng, p
+			}
+		}
+		ps.mu.Unlock()
+		if victim == nil {
+			return false
+		}
+		tried[victim] = true
+		conns := pool.AcquireAllIdle(ctx)
+		if len(conns) == 0 {
+			continue // taken meanwhile
+		}
+		// Closing the socket gives its budget slot back at once; the pool
+		// then destroys the closed connection on release.
+		closeErr := conns[0].Conn().Close(ctx)
+		for _, c := range conns {
+			c.Release()
+		}
+		if closeErr == nil || conns[0].Conn().IsClosed() {
+			return true
+		}
+	}
+}
+
+// expire stops every connection of every pool still closing: see
+// Engines.Close.
+func (ps *poolSet) expire() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for _, eng := range ps.draining {
+		eng.conns.expire()
+	}
+}
+
+// shutdown closes every pool, in parallel, and stops the reaper. It
+// returns when every pool has closed: pgxpool's Close waits for acquired
+// connections to come back.
+func (ps *poolSet) shutdown() {
+	ps.mu.Lock()
+	if !ps.closed {
+		ps.closed = true
+		close(ps.stop)
+		for eng := range ps.live {
+			if pool := eng.pool.Swap(nil); pool != nil {
+				ps.closeLater(pool)
+			}
+		}
+		clear(ps.live)
+	}
+	ps.mu.Unlock()
+	<-ps.reaped
+	ps.closing.Wait()
+}
