@@ -3,6 +3,7 @@ package fiberdb
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -167,18 +168,36 @@ func (d *budgetDialer) dial(ctx context.Context, network, addr string) (net.Conn
 }
 
 // budgetConn is a counted socket: closing it, once or more, frees its slot
-// once.
+// once, and only when the server is done with it.
+//
+// PostgreSQL counts a backend against max_connections (and a role's
+// connection limit) until the backend process exits, which it does after
+// the client has gone: a slot freed the moment the client closes would let
+// the next connect race the old backend's exit, and the server would refuse
+// it. A backend frees its slot before it closes its end of the socket, so
+// Close half-closes, waits (at most serverExitWait) for the server's end of
+// the stream, and only then frees the slot.
 type budgetConn struct {
 	net.Conn
 	d    *budgetDialer
 	once sync.Once
+	err  error
 }
 
+// serverExitWait bounds how long closing a counted socket waits for the
+// server to finish with it.
+const serverExitWait = 2 * time.Second
+
 func (c *budgetConn) Close() error {
-	err := c.Conn.Close()
 	c.once.Do(func() {
+		if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil &&
+			c.Conn.SetReadDeadline(time.Now().Add(serverExitWait)) == nil {
+			// Whatever arrives now is the server's goodbye, or nothing.
+			_, _ = io.Copy(io.Discard, c.Conn) //nolint:errcheck // EOF, a reset or the deadline: each means done
+		}
+		c.err = c.Conn.Close()
 		c.d.open.Add(-1)
 		c.d.b.release()
 	})
-	return err //nolint:wrapcheck // a net.Conn's Close error passes through unchanged
+	return c.err
 }

@@ -57,7 +57,7 @@ func newPoolSet(e *Engines, maxOpen int, idle time.Duration) *poolSet {
 		return ps
 	}
 	ps.clock.Store(1)
-	go ps.reap(time.Now())
+	go ps.reap()
 	return ps
 }
 
@@ -91,7 +91,7 @@ func (ps *poolSet) open(ctx context.Context, eng *engine) (*pgxpool.Pool, error)
 			ps.mu.Unlock() // opened by a concurrent acquire, or put back by a closer
 			return pool, nil
 		}
-		if ps.maxOpen == 0 || len(ps.live) < ps.maxOpen || ps.evictLRU(eng) {
+		if ps.maxOpen == 0 || ps.managed() < ps.maxOpen || ps.evictLRU(eng) {
 			pool, err := ps.newPool(ctx, eng)
 			ps.mu.Unlock()
 			return pool, err
@@ -123,9 +123,22 @@ func (ps *poolSet) newPool(ctx context.Context, eng *engine) (*pgxpool.Pool, err
 	return pool, nil
 }
 
+// managed counts the open pools that max_open_pools limits: all but those
+// handed out by Engines.Engine, which stay open for their holder whatever
+// the limit. The caller holds mu.
+func (ps *poolSet) managed() int {
+	n := 0
+	for eng := range ps.live {
+		if !eng.pinned.Load() {
+			n++
+		}
+	}
+	return n
+}
+
 // pin opens eng's pool, if need be, and keeps it open until Close or Apply:
-// a pool handed out to a caller is never closed under it by eviction. It
-// may exceed max_open_pools, since it cannot wait.
+// a pool handed out to a caller is never closed under it by eviction, and
+// does not count against max_open_pools.
 func (ps *poolSet) pin(eng *engine) (*pgxpool.Pool, error) {
 	eng.pinned.Store(true)
 	ps.mu.Lock()
@@ -217,10 +230,11 @@ func (ps *poolSet) retire(eng *engine) {
 // signal wakes acquires waiting for a pool to become idle.
 func (ps *poolSet) signal() { ps.idled.signal() }
 
-// reap advances the coarse clock and closes pools idle for longer than
-// pool_idle_timeout, until Close. It runs only when max_open_pools or
-// pool_idle_timeout is set.
-func (ps *poolSet) reap(start time.Time) {
+// reap advances the coarse clock by its period on every tick and closes
+// pools idle for longer than pool_idle_timeout, until Close. It runs only
+// when max_open_pools or pool_idle_timeout is set. The clock counts ticks,
+// not wall time, so that it only ever moves forward.
+func (ps *poolSet) reap() {
 	defer close(ps.reaped)
 	period := time.Second
 	if ps.idle > 0 {
@@ -232,8 +246,8 @@ func (ps *poolSet) reap(start time.Time) {
 		select {
 		case <-ps.stop:
 			return
-		case now := <-tick.C:
-			ps.clock.Store(int64(now.Sub(start)) + 1)
+		case <-tick.C:
+			ps.clock.Add(int64(period))
 			if ps.idle > 0 {
 				ps.closeIdleSince(ps.clock.Load() - int64(ps.idle))
 			}

@@ -1,0 +1,35 @@
+package fiberdb
+
+import (
+	"context"
+	"time"
+)
+
+// Hooks for the tests in package fiberdb_test, which drive the coarse clock
+// that max_open_pools and pool_idle_timeout read instead of waiting for it.
+
+// AdvanceClock moves e's coarse clock one step, so that the next acquire
+// counts as later than the last one.
+func AdvanceClock(e *Engines) { e.pools.clock.Add(1) }
+
+// ReapIdle moves e's coarse clock by d and runs the idle timeout's check,
+// as the reaper does on each tick.
+func ReapIdle(e *Engines, d time.Duration) {
+	ps := e.pools
+	ps.clock.Add(int64(d))
+	ps.closeIdleSince(ps.clock.Load() - int64(ps.idle))
+}
+
+// OpenPool opens the named engine's pool as an acquire would, without
+// taking a connection from it.
+func OpenPool(ctx context.Context, e *Engines, name string) error {
+	eng, err := e.lookup(name)
+	if err != nil {
+		return err
+	}
+	eng.refs.Add(1)
+	defer eng.unref()
+	e.pools.touch(eng)
+	_, err = e.pools.open(ctx, eng)
+	return err
+}
