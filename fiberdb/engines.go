@@ -334,9 +334,9 @@ func (e *Engines) Stats() Stats {
 	s := Stats{
 		Pools:         map[string]*pgxpool.Stat{},
 		TenantBusy:    map[string]uint64{},
-		OpenPools:     e.pools.count(),
 		PoolEvictions: e.pools.evictions.Load(),
 	}
+	s.OpenPools, s.Draining = e.pools.count()
 	for name, eng := range reg.byName {
 		if pool := eng.pool.Load(); pool != nil {
 			s.Pools[name] = pool.Stat()

@@ -9,6 +9,11 @@ type Stats struct {
 	Pools map[string]*pgxpool.Stat
 	// OpenPools counts the open pools.
 	OpenPools int
+	// Draining holds the statistics of pools that are closing, by engine:
+	// evicted, retired by Apply, or shut by Close, until every connection
+	// is back. A connection still acquired here is held by a request or a
+	// caller that has not finished.
+	Draining map[string]*pgxpool.Stat
 	// PoolEvictions counts pools closed by FIBERDB.max_open_pools or
 	// pool_idle_timeout since Open.
 	PoolEvictions uint64

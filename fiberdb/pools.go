@@ -36,11 +36,12 @@ type poolSet struct {
 	live   map[*engine]struct{} // engines whose pool is open
 	closed bool                 // Engines.Close ran: nothing opens again
 
-	idled     broadcast      // an engine lost its last holder, or a pool closed
-	closing   sync.WaitGroup // pools being closed in the background
-	evictions atomic.Uint64  // pools closed by max_open_pools or the idle timeout
-	stop      chan struct{}  // ends the reaper
-	reaped    chan struct{}  // closed when the reaper has ended
+	idled     broadcast                 // an engine lost its last holder, or a pool closed
+	closing   sync.WaitGroup            // pools being closed in the background
+	draining  map[*pgxpool.Pool]*engine // those pools, until closed (under mu)
+	evictions atomic.Uint64             // pools closed by max_open_pools or the idle timeout
+	stop      chan struct{}             // ends the reaper
+	reaped    chan struct{}             // closed when the reaper has ended
 }
 
 // errPoolsFull is the cause of a 503 when every one of max_open_pools is in
@@ -50,7 +51,8 @@ var errPoolsFull = errors.New("every pool FIBERDB.max_open_pools allows is in us
 func newPoolSet(e *Engines, maxOpen int, idle time.Duration) *poolSet {
 	ps := &poolSet{
 		e: e, maxOpen: maxOpen, idle: idle, tracks: maxOpen > 0 || idle > 0,
-		live: map[*engine]struct{}{}, stop: make(chan struct{}), reaped: make(chan struct{}),
+		live: map[*engine]struct{}{}, draining: map[*pgxpool.Pool]*engine{},
+		stop: make(chan struct{}), reaped: make(chan struct{}),
 	}
 	if !ps.tracks {
 		close(ps.reaped)
@@ -197,16 +199,21 @@ func (ps *poolSet) closeIdle(eng *engine) bool {
 	}
 	delete(ps.live, eng)
 	ps.evictions.Add(1)
-	ps.closeLater(pool)
+	ps.closeLater(eng, pool)
 	return true
 }
 
-// closeLater closes pool in the background: Close sends each idle
-// connection a Terminate, which must not hold up an acquire that waits for
-// room. The caller holds mu.
-func (ps *poolSet) closeLater(pool *pgxpool.Pool) {
+// closeLater closes eng's pool in the background: Close sends each idle
+// connection a Terminate, and waits for acquired ones to come back, which
+// must not hold up an acquire that waits for room. Until it has closed, the
+// pool shows in Stats.Draining. The caller holds mu.
+func (ps *poolSet) closeLater(eng *engine, pool *pgxpool.Pool) {
+	ps.draining[pool] = eng
 	ps.closing.Go(func() {
 		pool.Close()
+		ps.mu.Lock()
+		delete(ps.draining, pool)
+		ps.mu.Unlock()
 		ps.signal()
 		if b := ps.e.budget; b != nil {
 			b.signal()
@@ -222,7 +229,7 @@ func (ps *poolSet) retire(eng *engine) {
 		defer ps.mu.Unlock()
 		delete(ps.live, eng)
 		if pool := eng.pool.Swap(nil); pool != nil {
-			ps.closeLater(pool)
+			ps.closeLater(eng, pool)
 		}
 	})
 }
@@ -267,11 +274,16 @@ func (ps *poolSet) closeIdleSince(cutoff int64) {
 	}
 }
 
-// count returns the number of open pools.
-func (ps *poolSet) count() int {
+// count returns the number of open pools, and the statistics of those
+// still closing, by engine.
+func (ps *poolSet) count() (open int, draining map[string]*pgxpool.Stat) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	return len(ps.live)
+	draining = make(map[string]*pgxpool.Stat, len(ps.draining))
+	for pool, eng := range ps.draining {
+		draining[eng.name] = pool.Stat()
+	}
+	return len(ps.live), draining
 }
 
 // evictConn closes one idle connection of the least recently used pool
@@ -331,7 +343,7 @@ func (ps *poolSet) shutdown() {
 		close(ps.stop)
 		for eng := range ps.live {
 			if pool := eng.pool.Swap(nil); pool != nil {
-				ps.closeLater(pool)
+				ps.closeLater(eng, pool)
 			}
 		}
 		clear(ps.live)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdb"
 )
@@ -143,10 +145,12 @@ func isolationActive(e *fiberdb.Engines) bool {
 // of tenants the test never used.
 func acquired(e *fiberdb.Engines) string {
 	var leaks []string
-	pools := e.Stats().Pools
-	for _, name := range slices.Sorted(maps.Keys(pools)) {
-		if n := pools[name].AcquiredConns(); n != 0 {
-			leaks = append(leaks, fmt.Sprintf("%s=%d", name, n))
+	s := e.Stats()
+	for _, pools := range []map[string]*pgxpool.Stat{s.Pools, s.Draining} {
+		for _, name := range slices.Sorted(maps.Keys(pools)) {
+			if n := pools[name].AcquiredConns(); n != 0 {
+				leaks = append(leaks, fmt.Sprintf("%s=%d", name, n))
+			}
 		}
 	}
 	return strings.Join(leaks, " ")
