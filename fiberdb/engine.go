@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"sync"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,7 +16,7 @@ import (
 // while nothing holds it (FIBERDB.max_open_pools, pool_idle_timeout); the
 // next acquire opens a new one. [Engines.Apply] retires an engine it removes
 // or changes: retired, it hands out nothing more, and its pool closes once
-// the last holder is done.
+// the last connection taken from it is back (pgxpool's Close waits for them).
 type engine struct {
 	name string
 	set  *Engines
@@ -32,7 +31,6 @@ type engine struct {
 	used    atomic.Int64                 // the coarse clock at the last acquire
 	pinned  atomic.Bool                  // handed out by Engines.Engine: eviction leaves it open
 	retired atomic.Bool                  // replaced or removed by Apply
-	gone    sync.Once                    // closes the pool of a retired engine, once
 
 	iso      isoSlot
 	resolved atomic.Uint64
@@ -73,8 +71,10 @@ func (eng *engine) acquire(ctx context.Context) (acquired, error) {
 		db, conn, err := src.acquire(ctx)
 		if err != nil {
 			eng.unref()
-			if p, ok := src.(pooled); ok && eng.pool.Load() != p.pool && !eng.retired.Load() {
-				continue // closed while idle, between hold and acquire: open it again
+			if p, ok := src.(pooled); ok && eng.pool.Load() != p.pool {
+				// Closed between hold and acquire: Apply retired the engine
+				// (look it up again) or it was evicted (open it again).
+				continue
 			}
 			return acquired{}, &AcquireError{Engine: eng.name, Err: err}
 		}
@@ -110,14 +110,10 @@ func (eng *engine) hold(ctx context.Context) (source, error) {
 	return pooled{pool: pool, budget: eng.set.budget}, nil
 }
 
-// unref gives back a reference taken by hold. The last holder of a retired
-// engine closes its pool; any holder's end may free room for an acquire
-// waiting on the budget or for a pool.
+// unref gives back a reference taken by hold. Any holder's end may free
+// room for an acquire waiting on the budget or for a pool.
 func (eng *engine) unref() {
 	if eng.refs.Add(-1) == 0 {
-		if eng.retired.Load() {
-			eng.set.pools.retire(eng)
-		}
 		eng.set.pools.signal()
 	}
 	if b := eng.set.budget; b != nil {

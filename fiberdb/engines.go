@@ -190,12 +190,10 @@ func (e *Engines) Apply(_ context.Context, conf *config.Config) error {
 		if engines[name] == eng {
 			continue
 		}
-		// See engine.hold: an acquire that raced this sees retired, or this
-		// sees its reference and leaves the close to its unref.
+		// An acquire that loaded the old registry sees retired in hold, or
+		// finds the pool closed and looks the engine up again.
 		eng.retired.Store(true)
-		if eng.refs.Load() == 0 {
-			e.pools.retire(eng)
-		}
+		e.pools.retire(eng)
 	}
 	return nil
 }

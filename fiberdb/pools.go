@@ -148,16 +148,11 @@ func (ps *poolSet) pin(eng *engine) (*pgxpool.Pool, error) {
 	if pool := eng.pool.Load(); pool != nil {
 		return pool, nil
 	}
-	if ps.closed || eng.retired.Load() {
-		// A retired engine's pool is closed or closing; the pgxpool handed
-		// out answers every Acquire with its "closed pool" error.
-		pool, err := ps.newPool(context.Background(), eng)
-		if err == nil {
-			delete(ps.live, eng)
-			eng.pool.Store(nil)
-			pool.Close()
-		}
-		return pool, err
+	switch {
+	case ps.closed:
+		return nil, errEnginesClosed
+	case eng.retired.Load():
+		return nil, errRetired // Apply replaced it just now
 	}
 	return ps.newPool(context.Background(), eng)
 }
@@ -221,17 +216,17 @@ func (ps *poolSet) closeLater(eng *engine, pool *pgxpool.Pool) {
 	})
 }
 
-// retire closes the pool of eng, which Apply retired, once: its last holder
-// calls it, or Apply when it had none.
+// retire closes the pool of eng, which Apply retired. pgxpool's Close
+// refuses new acquires and waits for the connections taken from the pool,
+// so requests that hold one finish normally; the pool shows in
+// Stats.Draining until then.
 func (ps *poolSet) retire(eng *engine) {
-	eng.gone.Do(func() {
-		ps.mu.Lock()
-		defer ps.mu.Unlock()
-		delete(ps.live, eng)
-		if pool := eng.pool.Swap(nil); pool != nil {
-			ps.closeLater(eng, pool)
-		}
-	})
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	delete(ps.live, eng)
+	if pool := eng.pool.Swap(nil); pool != nil {
+		ps.closeLater(eng, pool)
+	}
 }
 
 // signal wakes acquires waiting for a pool to become idle.
