@@ -101,7 +101,7 @@ func TestApplyLetsAHeldConnectionFinish(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if _, err := db.Exec(c.UserContext(), "insert into marks values (1)"); err != nil {
+		if _, err = db.Exec(c.UserContext(), "insert into marks values (1)"); err != nil {
 			return err
 		}
 		close(holding)

@@ -191,7 +191,7 @@ const serverExitWait = 2 * time.Second
 func (c *budgetConn) Close() error {
 	c.once.Do(func() {
 		if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil &&
-			c.Conn.SetReadDeadline(time.Now().Add(serverExitWait)) == nil {
+			c.SetReadDeadline(time.Now().Add(serverExitWait)) == nil {
 			// Whatever arrives now is the server's goodbye, or nothing.
 			_, _ = io.Copy(io.Discard, c.Conn) //nolint:errcheck // EOF, a reset or the deadline: each means done
 		}

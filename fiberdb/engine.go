@@ -27,10 +27,10 @@ type engine struct {
 	// retirement) only while refs is 0; see poolSet for how that check and
 	// a concurrent acquire agree.
 	refs    atomic.Int64
-	pool    atomic.Pointer[pgxpool.Pool] // nil while closed
-	used    atomic.Int64                 // the coarse clock at the last acquire
-	pinned  atomic.Bool                  // handed out by Engines.Engine: eviction leaves it open
-	retired atomic.Bool                  // replaced or removed by Apply
+	pool    atomic.Pointer[pooled] // nil while closed
+	used    atomic.Int64           // the coarse clock at the last acquire
+	pinned  atomic.Bool            // handed out by Engines.Engine: eviction leaves it open
+	retired atomic.Bool            // replaced or removed by Apply
 
 	iso      isoSlot
 	resolved atomic.Uint64
@@ -71,7 +71,7 @@ func (eng *engine) acquire(ctx context.Context) (acquired, error) {
 		db, conn, err := src.acquire(ctx)
 		if err != nil {
 			eng.unref()
-			if p, ok := src.(pooled); ok && eng.pool.Load() != p.pool {
+			if p, ok := src.(*pooled); ok && eng.pool.Load() != p {
 				// Closed between hold and acquire: Apply retired the engine
 				// (look it up again) or it was evicted (open it again).
 				continue
@@ -99,15 +99,15 @@ func (eng *engine) hold(ctx context.Context) (source, error) {
 		return pin, nil
 	}
 	eng.set.pools.touch(eng)
-	if pool := eng.pool.Load(); pool != nil {
-		return pooled{pool: pool, budget: eng.set.budget}, nil
+	if p := eng.pool.Load(); p != nil {
+		return p, nil
 	}
-	pool, err := eng.set.pools.open(ctx, eng)
+	p, err := eng.set.pools.open(ctx, eng)
 	if err != nil {
 		eng.unref()
 		return nil, err
 	}
-	return pooled{pool: pool, budget: eng.set.budget}, nil
+	return p, nil
 }
 
 // unref gives back a reference taken by hold. Any holder's end may free

@@ -90,7 +90,7 @@ var errEnginesClosed = errors.New("fiberdb: engines closed")
 //
 // The caller owns the result and must [Engines.Close] it, typically from
 // app.Hooks().OnShutdown, after the server has drained.
-func Open(_ context.Context, conf *config.Config, opts ...OpenOptions) (*Engines, error) {
+func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engines, error) {
 	if conf == nil {
 		return nil, errors.New("open engines: nil config")
 	}
@@ -109,7 +109,7 @@ func Open(_ context.Context, conf *config.Config, opts ...OpenOptions) (*Engines
 		e.opts.CloseTimeout = 10 * time.Second
 	}
 	e.closeTimeout = e.opts.CloseTimeout
-	engines, err := e.prepare(conf, nil)
+	engines, err := e.prepare(ctx, conf, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func Open(_ context.Context, conf *config.Config, opts ...OpenOptions) (*Engines
 
 // prepare builds the engines of conf, keeping those of old that conf leaves
 // as they are.
-func (e *Engines) prepare(conf *config.Config, old *registry) (map[string]*engine, error) {
+func (e *Engines) prepare(ctx context.Context, conf *config.Config, old *registry) (map[string]*engine, error) {
 	engines := make(map[string]*engine, len(conf.Engines))
 	for _, name := range conf.Names() {
 		pc := conf.Engines[name].PoolConfig()
@@ -144,7 +144,7 @@ func (e *Engines) prepare(conf *config.Config, old *registry) (map[string]*engin
 				continue
 			}
 		}
-		warnExecMode(e.opts.Logger, name, pc)
+		warnExecMode(ctx, e.opts.Logger, name, pc)
 		engines[name] = &engine{name: conf.Engines[name].Name, set: e, pc: pc}
 	}
 	return engines, nil
@@ -170,7 +170,7 @@ func (e *Engines) prepare(conf *config.Config, old *registry) (map[string]*engin
 // holders must take the engine's new pool from Engine. The FIBERDB limits
 // (max_total_conns, max_open_pools, pool_idle_timeout,
 // tenant_max_concurrency) are read by Open and kept.
-func (e *Engines) Apply(_ context.Context, conf *config.Config) error {
+func (e *Engines) Apply(ctx context.Context, conf *config.Config) error {
 	if conf == nil {
 		return errors.New("apply: nil config")
 	}
@@ -181,7 +181,7 @@ func (e *Engines) Apply(_ context.Context, conf *config.Config) error {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
 	old := e.cur.Load()
-	engines, err := e.prepare(conf, old)
+	engines, err := e.prepare(ctx, conf, old)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -336,8 +336,8 @@ func (e *Engines) Stats() Stats {
 	}
 	s.OpenPools, s.Draining = e.pools.count()
 	for name, eng := range reg.byName {
-		if pool := eng.pool.Load(); pool != nil {
-			s.Pools[name] = pool.Stat()
+		if p := eng.pool.Load(); p != nil {
+			s.Pools[name] = p.pool.Stat()
 		}
 		if n := eng.busy.Load(); n > 0 {
 			s.TenantBusy[name] = n
@@ -360,9 +360,9 @@ func (e *Engines) Stats() Stats {
 // simple_protocol and cache_describe are safe behind any pooler;
 // cache_statement (the default) needs PgBouncer 1.21 or later with
 // max_prepared_statements set.
-func warnExecMode(logger *slog.Logger, engine string, pc *pgxpool.Config) {
+func warnExecMode(ctx context.Context, logger *slog.Logger, engine string, pc *pgxpool.Config) {
 	if pc.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeDescribeExec {
-		logger.LogAttrs(context.Background(), slog.LevelWarn,
+		logger.LogAttrs(ctx, slog.LevelWarn,
 			"fiberdb: default_query_exec_mode describe_exec returns other requests' results behind a transaction pooler such as PgBouncer; use exec, simple_protocol or cache_describe there",
 			slog.String("engine", engine))
 	}

@@ -107,11 +107,11 @@ type pinned struct {
 }
 
 func pinEngine(ctx context.Context, e *Engines, eng *engine) (*pinned, error) {
-	pool, err := e.pools.open(ctx, eng)
+	p, err := e.pools.open(ctx, eng)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
 	}
-	_, conn, err := pooled{pool: pool, budget: e.budget}.acquire(ctx)
+	_, conn, err := p.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("acquire: %w", err)
 	}

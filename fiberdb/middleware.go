@@ -70,11 +70,7 @@ func (mw *middleware) current() *view {
 			bindings[name] = b // unchanged by Apply
 			continue
 		}
-		timeout, ok := mw.cfg.QueryTimeouts[name]
-		if !ok {
-			timeout = mw.cfg.QueryTimeout
-		}
-		bindings[name] = &binding{eng: eng, mw: mw, queryTimeout: timeout}
+		bindings[name] = &binding{eng: eng, mw: mw, queryTimeout: mw.queryTimeout(name)}
 	}
 	v := &view{reg: reg, bindings: lookup.New(bindings), resolver: mw.cfg.Resolver}
 	if v.resolver == nil {
@@ -84,6 +80,14 @@ func (mw *middleware) current() *view {
 		return v
 	}
 	return mw.view.Load() // another request built it (or a newer one) first
+}
+
+// queryTimeout is Config.QueryTimeout for engine.
+func (mw *middleware) queryTimeout(engine string) time.Duration {
+	if d, ok := mw.cfg.QueryTimeouts[engine]; ok {
+		return d
+	}
+	return mw.cfg.QueryTimeout
 }
 
 func (v *view) binding(name string) (*binding, bool) {

@@ -36,12 +36,12 @@ type poolSet struct {
 	live   map[*engine]struct{} // engines whose pool is open
 	closed bool                 // Engines.Close ran: nothing opens again
 
-	idled     broadcast                 // an engine lost its last holder, or a pool closed
-	closing   sync.WaitGroup            // pools being closed in the background
-	draining  map[*pgxpool.Pool]*engine // those pools, until closed (under mu)
-	evictions atomic.Uint64             // pools closed by max_open_pools or the idle timeout
-	stop      chan struct{}             // ends the reaper
-	reaped    chan struct{}             // closed when the reaper has ended
+	idled     broadcast           // an engine lost its last holder, or a pool closed
+	closing   sync.WaitGroup      // pools being closed in the background
+	draining  map[*pooled]*engine // those pools, until closed (under mu)
+	evictions atomic.Uint64       // pools closed by max_open_pools or the idle timeout
+	stop      chan struct{}       // ends the reaper
+	reaped    chan struct{}       // closed when the reaper has ended
 }
 
 // errPoolsFull is the cause of a 503 when every one of max_open_pools is in
@@ -51,7 +51,7 @@ var errPoolsFull = errors.New("every pool FIBERDB.max_open_pools allows is in us
 func newPoolSet(e *Engines, maxOpen int, idle time.Duration) *poolSet {
 	ps := &poolSet{
 		e: e, maxOpen: maxOpen, idle: idle, tracks: maxOpen > 0 || idle > 0,
-		live: map[*engine]struct{}{}, draining: map[*pgxpool.Pool]*engine{},
+		live: map[*engine]struct{}{}, draining: map[*pooled]*engine{},
 		stop: make(chan struct{}), reaped: make(chan struct{}),
 	}
 	if !ps.tracks {
@@ -78,7 +78,7 @@ func (ps *poolSet) touch(eng *engine) {
 // open returns eng's pool, opening it if need be. Under max_open_pools it
 // first closes the least recently used idle pool, or waits (within ctx) for
 // one to become idle. The caller holds a reference on eng.
-func (ps *poolSet) open(ctx context.Context, eng *engine) (*pgxpool.Pool, error) {
+func (ps *poolSet) open(ctx context.Context, eng *engine) (*pooled, error) {
 	for {
 		ps.mu.Lock()
 		switch {
@@ -89,14 +89,14 @@ func (ps *poolSet) open(ctx context.Context, eng *engine) (*pgxpool.Pool, error)
 			ps.mu.Unlock()
 			return nil, errRetired
 		}
-		if pool := eng.pool.Load(); pool != nil {
+		if p := eng.pool.Load(); p != nil {
 			ps.mu.Unlock() // opened by a concurrent acquire, or put back by a closer
-			return pool, nil
+			return p, nil
 		}
 		if ps.maxOpen == 0 || ps.managed() < ps.maxOpen || ps.evictLRU(eng) {
-			pool, err := ps.newPool(ctx, eng)
+			p, err := ps.newPool(ctx, eng)
 			ps.mu.Unlock()
-			return pool, err
+			return p, err
 		}
 		idled := ps.idled.watch()
 		ps.mu.Unlock()
@@ -110,8 +110,11 @@ func (ps *poolSet) open(ctx context.Context, eng *engine) (*pgxpool.Pool, error)
 	}
 }
 
-// newPool creates eng's pool, which connects lazily. The caller holds mu.
-func (ps *poolSet) newPool(ctx context.Context, eng *engine) (*pgxpool.Pool, error) {
+// newPool creates eng's pool, which connects lazily. pgxpool keeps only
+// ctx's values (for its background MinConns connects), never its
+// cancellation: the pool outlives the acquire that opened it. The caller
+// holds mu.
+func (ps *poolSet) newPool(ctx context.Context, eng *engine) (*pooled, error) {
 	pc := eng.pc.Copy()
 	if b := ps.e.budget; b != nil {
 		pc.BeforeConnect = b.beforeConnect(pc.BeforeConnect)
@@ -120,10 +123,14 @@ func (ps *poolSet) newPool(ctx context.Context, eng *engine) (*pgxpool.Pool, err
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
 	}
-	eng.pool.Store(pool)
+	p := &pooled{pool: pool, budget: ps.e.budget}
+	eng.pool.Store(p)
 	ps.live[eng] = struct{}{}
-	return pool, nil
+	return p, nil
 }
+
+// poolCtx is what Engines.Engine, which has no context, opens a pool under.
+var poolCtx = context.Background()
 
 // managed counts the open pools that max_open_pools limits: all but those
 // handed out by Engines.Engine, which stay open for their holder whatever
@@ -145,8 +152,8 @@ func (ps *poolSet) pin(eng *engine) (*pgxpool.Pool, error) {
 	eng.pinned.Store(true)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if pool := eng.pool.Load(); pool != nil {
-		return pool, nil
+	if p := eng.pool.Load(); p != nil {
+		return p.pool, nil
 	}
 	switch {
 	case ps.closed:
@@ -154,7 +161,11 @@ func (ps *poolSet) pin(eng *engine) (*pgxpool.Pool, error) {
 	case eng.retired.Load():
 		return nil, errRetired // Apply replaced it just now
 	}
-	return ps.newPool(context.Background(), eng)
+	p, err := ps.newPool(poolCtx, eng)
+	if err != nil {
+		return nil, err
+	}
+	return p.pool, nil
 }
 
 // evictLRU closes the least recently used pool that nothing holds, other
@@ -183,18 +194,18 @@ func (*poolSet) evictable(eng *engine) bool {
 // closeIdle closes eng's pool unless a holder arrived, and reports whether
 // it did. The caller holds mu.
 func (ps *poolSet) closeIdle(eng *engine) bool {
-	pool := eng.pool.Swap(nil)
-	if pool == nil {
+	p := eng.pool.Swap(nil)
+	if p == nil {
 		delete(ps.live, eng)
 		return false
 	}
 	if eng.refs.Load() != 0 {
-		eng.pool.Store(pool) // a holder came in between: see poolSet's doc
+		eng.pool.Store(p) // a holder came in between: see poolSet's doc
 		return false
 	}
 	delete(ps.live, eng)
 	ps.evictions.Add(1)
-	ps.closeLater(eng, pool)
+	ps.closeLater(eng, p)
 	return true
 }
 
@@ -202,12 +213,12 @@ func (ps *poolSet) closeIdle(eng *engine) bool {
 // connection a Terminate, and waits for acquired ones to come back, which
 // must not hold up an acquire that waits for room. Until it has closed, the
 // pool shows in Stats.Draining. The caller holds mu.
-func (ps *poolSet) closeLater(eng *engine, pool *pgxpool.Pool) {
-	ps.draining[pool] = eng
+func (ps *poolSet) closeLater(eng *engine, p *pooled) {
+	ps.draining[p] = eng
 	ps.closing.Go(func() {
-		pool.Close()
+		p.pool.Close()
 		ps.mu.Lock()
-		delete(ps.draining, pool)
+		delete(ps.draining, p)
 		ps.mu.Unlock()
 		ps.signal()
 		if b := ps.e.budget; b != nil {
@@ -224,8 +235,8 @@ func (ps *poolSet) retire(eng *engine) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	delete(ps.live, eng)
-	if pool := eng.pool.Swap(nil); pool != nil {
-		ps.closeLater(eng, pool)
+	if p := eng.pool.Swap(nil); p != nil {
+		ps.closeLater(eng, p)
 	}
 }
 
@@ -275,8 +286,8 @@ func (ps *poolSet) count() (open int, draining map[string]*pgxpool.Stat) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	draining = make(map[string]*pgxpool.Stat, len(ps.draining))
-	for pool, eng := range ps.draining {
-		draining[eng.name] = pool.Stat()
+	for p, eng := range ps.draining {
+		draining[eng.name] = p.pool.Stat()
 	}
 	return len(ps.live), draining
 }
@@ -290,11 +301,11 @@ func (ps *poolSet) evictConn(ctx context.Context) bool {
 		var pool *pgxpool.Pool
 		for eng := range ps.live {
 			p := eng.pool.Load()
-			if tried[eng] || p == nil || p.Stat().IdleConns() == 0 {
+			if tried[eng] || p == nil || p.pool.Stat().IdleConns() == 0 {
 				continue
 			}
 			if victim == nil || eng.used.Load() < victim.used.Load() {
-				victim, pool = eng, p
+				victim, pool = eng, p.pool
 			}
 		}
 		ps.mu.Unlock()
@@ -337,8 +348,8 @@ func (ps *poolSet) shutdown() {
 		ps.closed = true
 		close(ps.stop)
 		for eng := range ps.live {
-			if pool := eng.pool.Swap(nil); pool != nil {
-				ps.closeLater(eng, pool)
+			if p := eng.pool.Swap(nil); p != nil {
+				ps.closeLater(eng, p)
 			}
 		}
 		clear(ps.live)

@@ -38,13 +38,14 @@ type source interface {
 }
 
 // pooled is an engine's own pool as a source, within the connection budget
-// when there is one.
+// when there is one. The pool set makes one per pool it opens, so that a
+// lease stores a pointer: handing it out as a source allocates nothing.
 type pooled struct {
 	pool   *pgxpool.Pool
 	budget *budget // nil: no budget
 }
 
-func (p pooled) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
+func (p *pooled) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
 	var conn *pgxpool.Conn
 	var err error
 	if p.budget == nil {
@@ -58,7 +59,7 @@ func (p pooled) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
 	return conn, conn, nil
 }
 
-func (pooled) drains() bool { return false }
+func (*pooled) drains() bool { return false }
 
 // renew resets the pool before taking another connection: what ended
 // conn's session (most often a server restart) ended its idle neighbours'
@@ -75,7 +76,7 @@ var errCannotRenew = errors.New("connection cannot be renewed")
 // release rolls back what the holder left open and releases the connection;
 // pgxpool destroys one that is closed, busy with unread results, or still in
 // a transaction.
-func (pooled) release(parent context.Context, conn *pgxpool.Conn, txs []pgx.Tx) error {
+func (*pooled) release(parent context.Context, conn *pgxpool.Conn, txs []pgx.Tx) error {
 	defer conn.Release()
 	pg := conn.Conn().PgConn()
 	if pg.IsClosed() || pg.IsBusy() {

@@ -58,10 +58,8 @@ func (st *state) lease(c *fiber.Ctx, eng *engine) (DBTX, error) {
 		return nil, err
 	}
 	timeout := st.b.queryTimeout
-	if eng != st.b.eng {
-		if b, ok := st.b.mw.bindings.Get(eng.name); ok {
-			timeout = b.queryTimeout
-		}
+	if eng.name != st.b.eng.name {
+		timeout = st.b.mw.queryTimeout(eng.name)
 	}
 	if st.h == nil {
 		st.h = acq.into(&st.first)
