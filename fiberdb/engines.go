@@ -145,7 +145,9 @@ func (e *Engines) prepare(ctx context.Context, conf *config.Config, old *registr
 			}
 		}
 		warnExecMode(ctx, e.opts.Logger, name, pc)
-		engines[name] = &engine{name: conf.Engines[name].Name, set: e, pc: pc}
+		eng := &engine{name: conf.Engines[name].Name, set: e, pc: pc}
+		eng.conns.track(pc) // every pool the engine opens starts from pc
+		engines[name] = eng
 	}
 	return engines, nil
 }

@@ -155,15 +155,19 @@ func (ps *poolSet) pin(eng *engine) (*pgxpool.Pool, error) {
 	if p := eng.pool.Load(); p != nil {
 		return p.pool, nil
 	}
-	switch {
-	case ps.closed:
-		return nil, errEnginesClosed
-	case eng.retired.Load():
+	if eng.retired.Load() {
 		return nil, errRetired // Apply replaced it just now
 	}
 	p, err := ps.newPool(poolCtx, eng)
 	if err != nil {
 		return nil, err
+	}
+	if ps.closed {
+		// After Close, as before it, Engine hands out a pool; a closed one,
+		// whose Acquire answers pgxpool's "closed pool" error.
+		eng.pool.Store(nil)
+		delete(ps.live, eng)
+		p.pool.Close()
 	}
 	return p.pool, nil
 }
