@@ -13,13 +13,9 @@ import (
 
 	"github.com/fiberdb/fiberdb/catalog"
 	"github.com/fiberdb/fiberdb/config"
+	"github.com/fiberdb/fiberdb/fiberdb"
 	"github.com/fiberdb/fiberdb/reload"
 )
-
-// applier is what the example needs of *fiberdb.Engines.
-type applier interface {
-	Apply(ctx context.Context, conf *config.Config) error
-}
 
 // Example is compiled, not run: serve would run until cancelled.
 func Example() {
@@ -29,7 +25,7 @@ func Example() {
 // serve is README.md's "Adding tenants at runtime": engines comes from
 // fiberdb.Open, landlord is a pool on the central (default) database, and
 // centralURL reaches it directly.
-func serve(ctx context.Context, engines applier, landlord *pgxpool.Pool, centralURL string) error {
+func serve(ctx context.Context, engines *fiberdb.Engines, landlord *pgxpool.Pool, centralURL string) error {
 	if err := catalog.Install(ctx, landlord); err != nil { // idempotent: run it at every start
 		return err
 	}
