@@ -2,10 +2,11 @@
 // as Prometheus metrics.
 //
 // It lives apart from fiberdb so that the core does not depend on the
-// Prometheus client. [NewCollector] reads pgxpool.Stat and
+// Prometheus client. [NewCollector] reads [fiberdb.Engines.Stats] and
 // [fiberdb.Engines.ResolveStats] at scrape time: it keeps no state of its own,
-// never acquires a connection and never touches the network, so a scrape
-// works (and is cheap) even while a database is down or a pool exhausted.
+// never opens a pool, never acquires a connection and never touches the
+// network, so a scrape works (and is cheap) even while a database is down or
+// a pool exhausted.
 //
 // Mount it with promhttp, as the package example shows:
 //
@@ -15,6 +16,9 @@
 package fiberdbprom
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -42,7 +46,10 @@ type Options struct {
 }
 
 // NewCollector returns a collector of e's metrics. Every pool metric has an
-// "engine" label, one series per engine in e.Names():
+// "engine" label, one series per engine whose pool is open (pools open on
+// first use and may close again: FIBERDB.max_open_pools, pool_idle_timeout;
+// a reopened pool's counters start again from zero, which Prometheus' rate
+// treats as a counter reset):
 //
 //	fiberdb_pool_acquired_conns                    gauge    connections in use
 //	fiberdb_pool_idle_conns                        gauge    connections idle in the pool
@@ -65,12 +72,28 @@ type Options struct {
 //	fiberdb_resolutions_total{outcome="unknown_tenant",engine=""}
 //
 // with the outcomes named by the Outcome constants; every series is present
-// from the first scrape, zero or not.
+// from the first scrape, zero or not, for the engines e serves now (they
+// follow [fiberdb.Engines.Apply]).
+//
+// The engine set as a whole reports
+//
+//	fiberdb_open_pools                  gauge    pools open now
+//	fiberdb_pool_evictions_total        counter  pools closed by max_open_pools or pool_idle_timeout
+//	fiberdb_tenant_busy_total{engine}   counter  acquires refused by tenant_max_concurrency (429)
+//
+// and, when FIBERDB.max_total_conns is set, the connection budget:
+//
+//	fiberdb_budget_max_conns            gauge    max_total_conns
+//	fiberdb_budget_conns                gauge    server connections open or opening now
+//	fiberdb_budget_peak_conns           gauge    the most there have been since Open
+//	fiberdb_budget_waiting              gauge    acquires waiting for a connection to free
+//	fiberdb_budget_waits_total          counter  acquires that found the budget spent and waited
+//	fiberdb_budget_timeouts_total       counter  waits that ended without a connection (503)
+//	fiberdb_budget_evictions_total      counter  idle connections closed to make room
 //
 // The collector is safe for concurrent scrapes. It builds its metrics from
-// pgxpool.Stat at scrape time and never acquires a connection. Register it
-// once per registry; it may outlive e (a closed pool still reports its
-// counters).
+// [fiberdb.Engines.Stats] at scrape time: it never opens a pool nor acquires
+// a connection. Register it once per registry.
 func NewCollector(e *fiberdb.Engines, opts ...Options) prometheus.Collector {
 	if e == nil {
 		panic("fiberdbprom: NewCollector requires Engines")
@@ -79,7 +102,7 @@ func NewCollector(e *fiberdb.Engines, opts ...Options) prometheus.Collector {
 	if len(opts) > 0 && opts[0].Namespace != "" {
 		ns = opts[0].Namespace
 	}
-	c := &collector{engines: e, names: e.Names()}
+	c := &collector{engines: e}
 	engine := []string{"engine"}
 	poolMetric := func(name, help string, kind prometheus.ValueType, value func(*pgxpool.Stat) float64) {
 		c.pool = append(c.pool, poolMetric{
@@ -119,14 +142,51 @@ func NewCollector(e *fiberdb.Engines, opts ...Options) prometheus.Collector {
 	c.resolutions = prometheus.NewDesc(prometheus.BuildFQName(ns, "", "resolutions_total"),
 		"Tenant resolutions by the fiberdb middleware, by outcome; engine is set only for outcome=\"resolved\".",
 		[]string{"outcome", "engine"}, nil)
+	c.busy = prometheus.NewDesc(prometheus.BuildFQName(ns, "tenant", "busy_total"),
+		"Acquires refused because the tenant was at FIBERDB.tenant_max_concurrency (429).", engine, nil)
+	setMetric := func(subsystem, name, help string, kind prometheus.ValueType, value func(*fiberdb.Stats) float64) {
+		c.set = append(c.set, setMetric{
+			desc:  prometheus.NewDesc(prometheus.BuildFQName(ns, subsystem, name), help, nil, nil),
+			kind:  kind,
+			value: value,
+		})
+	}
+	setMetric("", "open_pools", "Pools open now.", gauge,
+		func(s *fiberdb.Stats) float64 { return float64(s.OpenPools) })
+	setMetric("pool", "evictions_total", "Pools closed by FIBERDB.max_open_pools or pool_idle_timeout.", counter,
+		func(s *fiberdb.Stats) float64 { return float64(s.PoolEvictions) })
+	c.budgetFrom = len(c.set)
+	setMetric("budget", "max_conns", "FIBERDB.max_total_conns: the most server connections all pools may have open.", gauge,
+		func(s *fiberdb.Stats) float64 { return float64(s.Budget.Max) })
+	setMetric("budget", "conns", "Server connections open or being opened now, across all pools.", gauge,
+		func(s *fiberdb.Stats) float64 { return float64(s.Budget.InUse) })
+	setMetric("budget", "peak_conns", "The most server connections open at once since Open.", gauge,
+		func(s *fiberdb.Stats) float64 { return float64(s.Budget.Peak) })
+	setMetric("budget", "waiting", "Acquires waiting now for a server connection to free.", gauge,
+		func(s *fiberdb.Stats) float64 { return float64(s.Budget.Waiting) })
+	setMetric("budget", "waits_total", "Acquires that found the budget spent and waited.", counter,
+		func(s *fiberdb.Stats) float64 { return float64(s.Budget.Waits) })
+	setMetric("budget", "timeouts_total", "Budget waits that ended without a connection (503).", counter,
+		func(s *fiberdb.Stats) float64 { return float64(s.Budget.Timeouts) })
+	setMetric("budget", "evictions_total", "Idle connections closed to make room for another pool's.", counter,
+		func(s *fiberdb.Stats) float64 { return float64(s.Budget.Evictions) })
 	return c
 }
 
 type collector struct {
 	engines     *fiberdb.Engines
-	names       []string // fixed at Open
 	pool        []poolMetric
+	set         []setMetric // c.set[budgetFrom:] only with a budget
+	budgetFrom  int
 	resolutions *prometheus.Desc
+	busy        *prometheus.Desc
+}
+
+// setMetric is a metric of the engine set as a whole.
+type setMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(*fiberdb.Stats) float64
 }
 
 type poolMetric struct {
@@ -135,32 +195,40 @@ type poolMetric struct {
 	value func(*pgxpool.Stat) float64
 }
 
-// Describe sends every metric's descriptor: the set is fixed, because the
-// engines are.
+// Describe sends every metric's descriptor.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range c.pool {
 		ch <- m.desc
 	}
+	for _, m := range c.set {
+		ch <- m.desc
+	}
 	ch <- c.resolutions
+	ch <- c.busy
 }
 
 // Collect sends the current value of every series.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	for _, name := range c.names {
-		pool, err := c.engines.Engine(name)
-		if err != nil {
-			continue // cannot happen: names come from the same Engines
-		}
-		st := pool.Stat()
+	st := c.engines.Stats()
+	for _, name := range slices.Sorted(maps.Keys(st.Pools)) {
 		for _, m := range c.pool {
-			ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(st), name)
+			ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(st.Pools[name]), name)
 		}
+	}
+	set := c.set
+	if st.Budget.Max == 0 {
+		set = set[:c.budgetFrom]
+	}
+	for _, m := range set {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(&st))
+	}
+	for name, n := range st.TenantBusy {
+		ch <- prometheus.MustNewConstMetric(c.busy, prometheus.CounterValue, float64(n), name)
 	}
 
 	rs := c.engines.ResolveStats()
-	for _, name := range c.names {
-		ch <- prometheus.MustNewConstMetric(c.resolutions, prometheus.CounterValue,
-			float64(rs.Resolved[name]), OutcomeResolved, name)
+	for name, n := range rs.Resolved {
+		ch <- prometheus.MustNewConstMetric(c.resolutions, prometheus.CounterValue, float64(n), OutcomeResolved, name)
 	}
 	for _, o := range []struct {
 		outcome string

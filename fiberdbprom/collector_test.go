@@ -112,19 +112,16 @@ fiberdb_resolutions_total{engine="initech",outcome="resolved"} 2
 # HELP fiberdb_pool_max_conns Maximum size of the engine's pool (pool_max_conns).
 # TYPE fiberdb_pool_max_conns gauge
 fiberdb_pool_max_conns{engine="acme"} 3
-fiberdb_pool_max_conns{engine="default"} 3
 fiberdb_pool_max_conns{engine="globex"} 3
 fiberdb_pool_max_conns{engine="initech"} 3
 # HELP fiberdb_pool_acquired_conns Connections currently acquired from the engine's pool.
 # TYPE fiberdb_pool_acquired_conns gauge
 fiberdb_pool_acquired_conns{engine="acme"} 0
-fiberdb_pool_acquired_conns{engine="default"} 0
 fiberdb_pool_acquired_conns{engine="globex"} 0
 fiberdb_pool_acquired_conns{engine="initech"} 0
 # HELP fiberdb_pool_canceled_acquires_total Acquires from the engine's pool whose context ended before a connection came.
 # TYPE fiberdb_pool_canceled_acquires_total counter
 fiberdb_pool_canceled_acquires_total{engine="acme"} 0
-fiberdb_pool_canceled_acquires_total{engine="default"} 0
 fiberdb_pool_canceled_acquires_total{engine="globex"} 0
 fiberdb_pool_canceled_acquires_total{engine="initech"} 0
 `), "fiberdb_resolutions_total", "fiberdb_pool_max_conns", "fiberdb_pool_acquired_conns",
@@ -135,13 +132,18 @@ fiberdb_pool_canceled_acquires_total{engine="initech"} 0
 	for name := range families {
 		names = append(names, name)
 	}
-	require.ElementsMatch(t, append([]string{"fiberdb_resolutions_total"}, poolMetrics...), names)
+	require.ElementsMatch(t, append([]string{"fiberdb_resolutions_total", "fiberdb_open_pools", "fiberdb_pool_evictions_total"},
+		poolMetrics...), names, "no budget metrics without max_total_conns")
 	for _, name := range poolMetrics {
-		require.Equal(t, []string{"acme", "default", "globex", "initech"}, engineLabels(families[name]), name)
+		// default was never used, so its pool never opened: a scrape opens
+		// none (thousands of idle tenants would otherwise each get a pool).
+		require.Equal(t, []string{"acme", "globex", "initech"}, engineLabels(families[name]), name)
 	}
+	require.NotContains(t, e.Stats().Pools, "default", "the scrapes opened no pool")
+	require.Equal(t, 3.0, families["fiberdb_open_pools"].GetMetric()[0].GetGauge().GetValue())
 
 	require.Equal(t, map[string]int{"acme": 3, "globex": 2, "initech": 1}, usedConn)
-	for _, engine := range e.Names() {
+	for _, engine := range []string{"acme", "globex", "initech"} {
 		acquires := value(t, families, "fiberdb_pool_acquires_total", engine)
 		require.GreaterOrEqual(t, acquires, float64(usedConn[engine]), engine)
 		total := value(t, families, "fiberdb_pool_total_conns", engine)
@@ -173,15 +175,11 @@ func TestCollectorNeverAcquires(t *testing.T) {
 	c := fiberdbprom.NewCollector(e)
 
 	for range 3 {
-		require.Equal(t, 2*len(poolMetrics)+2+5, testutil.CollectAndCount(c))
+		// No pool is open, so no pool series: open_pools, pool_evictions_total,
+		// two resolved and five other outcomes.
+		require.Equal(t, 2+2+5, testutil.CollectAndCount(c))
 	}
-	for _, name := range e.Names() {
-		pool, perr := e.Engine(name)
-		require.NoError(t, perr)
-		st := pool.Stat()
-		require.Zero(t, st.AcquireCount()+st.CanceledAcquireCount()+st.NewConnsCount(), name)
-		require.Zero(t, st.TotalConns(), name)
-	}
+	require.Empty(t, e.Stats().Pools, "the scrapes opened no pool, so none could acquire")
 	problems, err := testutil.CollectAndLint(c)
 	require.NoError(t, err)
 	require.Empty(t, problems)
@@ -247,9 +245,9 @@ func TestCollectorNamespace(t *testing.T) {
 	defer e.Close()
 
 	c := fiberdbprom.NewCollector(e, fiberdbprom.Options{Namespace: "shop"})
-	require.Equal(t, 1, testutil.CollectAndCount(c, "shop_pool_max_conns"))
+	require.Equal(t, 1, testutil.CollectAndCount(c, "shop_open_pools"))
 	require.Equal(t, 6, testutil.CollectAndCount(c, "shop_resolutions_total"))
-	require.Zero(t, testutil.CollectAndCount(c, "fiberdb_pool_max_conns"))
+	require.Zero(t, testutil.CollectAndCount(c, "fiberdb_open_pools"))
 }
 
 func TestNewCollectorPanicsWithoutEngines(t *testing.T) {
@@ -284,10 +282,15 @@ func openEngines(t *testing.T, params string, names ...string) *fiberdb.Engines 
 	return e
 }
 
-func loadConf(t *testing.T, engines map[string]any) *config.Config {
+// loadConf loads engines, and settings under FIBERDB when given.
+func loadConf(t *testing.T, engines map[string]any, settings ...map[string]any) *config.Config {
 	t.Helper()
 	k := koanf.New(".")
-	require.NoError(t, k.Load(confmap.Provider(map[string]any{config.DefaultKey: engines}, ""), nil))
+	m := map[string]any{config.DefaultKey: engines}
+	if len(settings) > 0 {
+		m[config.DefaultSettingsKey] = settings[0]
+	}
+	require.NoError(t, k.Load(confmap.Provider(m, ""), nil))
 	conf, err := config.Load(k)
 	require.NoError(t, err)
 	return conf
@@ -360,4 +363,41 @@ func resolved(t *testing.T, families map[string]*dto.MetricFamily, engine string
 	}
 	require.Failf(t, "no series", "resolved %q", engine)
 	return 0
+}
+
+// Issue 14: the budget, its waits and evictions, and 429s by tenant.
+func TestCollectorBudgetAndBusyTenants(t *testing.T) {
+	t.Parallel()
+	conf := loadConf(t, map[string]any{
+		"default": fiberdbtest.Database(t),
+		"acme":    map[string]any{"url": fiberdbtest.Database(t), "hosts": []any{"acme.test"}},
+	}, map[string]any{"max_total_conns": 1, "tenant_max_concurrency": 1})
+	e := fiberdbtest.Open(t, conf)
+	db, release, err := e.Acquire(t.Context(), "acme")
+	require.NoError(t, err)
+	_, err = db.Exec(t.Context(), "select 1")
+	require.NoError(t, err)
+	_, _, err = e.Acquire(t.Context(), "acme")
+	require.ErrorIs(t, err, fiberdb.ErrTenantBusy)
+	require.NoError(t, release())
+
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(fiberdbprom.NewCollector(e))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP fiberdb_budget_max_conns FIBERDB.max_total_conns: the most server connections all pools may have open.
+# TYPE fiberdb_budget_max_conns gauge
+fiberdb_budget_max_conns 1
+# HELP fiberdb_budget_conns Server connections open or being opened now, across all pools.
+# TYPE fiberdb_budget_conns gauge
+fiberdb_budget_conns 1
+# HELP fiberdb_budget_peak_conns The most server connections open at once since Open.
+# TYPE fiberdb_budget_peak_conns gauge
+fiberdb_budget_peak_conns 1
+# HELP fiberdb_tenant_busy_total Acquires refused because the tenant was at FIBERDB.tenant_max_concurrency (429).
+# TYPE fiberdb_tenant_busy_total counter
+fiberdb_tenant_busy_total{engine="acme"} 1
+`), "fiberdb_budget_max_conns", "fiberdb_budget_conns", "fiberdb_budget_peak_conns", "fiberdb_tenant_busy_total"))
+	problems, err := testutil.GatherAndLint(reg)
+	require.NoError(t, err)
+	require.Empty(t, problems)
 }

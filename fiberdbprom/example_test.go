@@ -21,8 +21,8 @@ import (
 )
 
 // The collector goes into a registry that promhttp serves; Fiber mounts the
-// net/http handler through its adaptor. Pools connect lazily and the
-// collector never acquires, so this runs without a database.
+// net/http handler through its adaptor. Pools open on first use and the
+// collector opens none, so this runs without a database: no pool is open yet.
 func Example() {
 	k := koanf.New(".")
 	err := k.Load(confmap.Provider(map[string]any{"SQLALCHEMY_ENGINES": map[string]any{
@@ -62,11 +62,11 @@ func Example() {
 	defer resp.Body.Close()
 	lines := bufio.NewScanner(resp.Body)
 	for lines.Scan() {
-		if strings.HasPrefix(lines.Text(), "fiberdb_pool_max_conns") {
+		if strings.HasPrefix(lines.Text(), "fiberdb_open_pools") || strings.HasPrefix(lines.Text(), "fiberdb_resolutions_total{engine=\"acme\"") {
 			fmt.Println(lines.Text())
 		}
 	}
 	// Output:
-	// fiberdb_pool_max_conns{engine="acme"} 8
-	// fiberdb_pool_max_conns{engine="default"} 4
+	// fiberdb_open_pools 0
+	// fiberdb_resolutions_total{engine="acme",outcome="resolved"} 0
 }

@@ -75,13 +75,10 @@ type resolveStats struct {
 }
 
 func (h *handlers) stats(c *fiber.Ctx) error {
+	// Stats opens nothing: an engine whose pool is not open (never used,
+	// or closed as idle) is absent.
 	engines := map[string]poolStats{}
-	for _, name := range h.engines.Names() {
-		pool, err := h.engines.Engine(name)
-		if err != nil {
-			return err
-		}
-		s := pool.Stat()
+	for name, s := range h.engines.Stats().Pools {
 		engines[name] = poolStats{
 			Acquired:             s.AcquiredConns(),
 			Idle:                 s.IdleConns(),
