@@ -312,3 +312,27 @@ func TestTenantOverQuotaGets429AtOnce(t *testing.T) {
 	status, _ = get(t, app, "t0.test", "/")
 	require.Equal(t, fiber.StatusOK, status)
 }
+
+// Issue 14: Open of 10,000 engines opens no pool and no server connection
+// (bench/README.md has its time). Every engine points at one real database,
+// so a connection would show in pg_stat_activity.
+func TestOpenTenThousandEnginesConnectsNothing(t *testing.T) {
+	t.Parallel()
+	db := engineMaps(t, nil, "db")
+	dsn := dsnOf(t, db, "db")
+	engines := make(map[string]any, 10000)
+	for i := range 10000 {
+		engines[fmt.Sprintf("t%d", i)] = map[string]any{"url": dsn, "hosts": []any{fmt.Sprintf("t%d.example.com", i)}}
+	}
+	conf, err := config.Load(confKoanf(t, engines), config.Options{AllowEmpty: true})
+	require.NoError(t, err)
+	e := openConf(t, conf)
+	require.Len(t, e.Names(), 10000)
+	require.Empty(t, e.Stats().Pools)
+	require.Zero(t, activity(t, db), "no server connection")
+
+	app := dbApp(e)
+	status, _ := get(t, app, "t9999.example.com", "/")
+	require.Equal(t, fiber.StatusOK, status)
+	require.Len(t, e.Stats().Pools, 1, "the one tenant used has a pool, the 9,999 others none")
+}
