@@ -70,10 +70,11 @@ type Config struct {
 	// (pgconn.Timeout reports true), the statement in progress included, and
 	// the connection is closed rather than reused. So a slow statement, a
 	// server that stopped answering or a request its client abandoned holds
-	// a pool slot for at most this long. It is a deadline on the connection's
-	// socket: it costs no round trip and works behind PgBouncer, where a
-	// statement_timeout startup parameter is refused. A negative value turns
-	// it off.
+	// a pool slot for at most this long (to within 0.1s). It is a deadline on
+	// the connection's socket, set by one goroutine per Engines on the
+	// connections that overstayed: no timer per request, no round trip, and
+	// it works behind PgBouncer, where a statement_timeout startup parameter
+	// is refused. A negative value turns it off.
 	//
 	// Optional. Default: 10 * time.Second
 	QueryTimeout time.Duration

@@ -36,7 +36,7 @@ type engine struct {
 	resolved atomic.Uint64
 	busy     atomic.Uint64 // acquires refused by tenant_max_concurrency (429)
 	failLog  logLimiter    // acquire failures
-	conns    connSet       // every open connection, for Close's force
+	conns    connSet       // every open connection, for QueryTimeout and Close's force
 }
 
 // errRetired is what a retired engine answers internally; acquire turns it

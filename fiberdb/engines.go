@@ -21,6 +21,7 @@ import (
 // serves.
 type Engines struct {
 	closeTimeout time.Duration
+	reaper       *reaper // QueryTimeout's
 
 	cur    atomic.Pointer[registry]
 	opts   OpenOptions
@@ -98,7 +99,7 @@ func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engin
 		return nil, fmt.Errorf("open engines: %w", err)
 	}
 	conf = conf.Clone()
-	e := &Engines{limits: limits{quota: int64(conf.TenantMaxConcurrency)}}
+	e := &Engines{limits: limits{quota: int64(conf.TenantMaxConcurrency)}, reaper: newReaper()}
 	if len(opts) > 0 {
 		e.opts = opts[0]
 	}
@@ -147,6 +148,7 @@ func (e *Engines) prepare(ctx context.Context, conf *config.Config, old *registr
 		warnExecMode(ctx, e.opts.Logger, name, pc)
 		eng := &engine{name: conf.Engines[name].Name, set: e, pc: pc}
 		eng.conns.track(pc) // every pool the engine opens starts from pc
+		e.reaper.add(&eng.conns)
 		engines[name] = eng
 	}
 	return engines, nil
@@ -248,6 +250,7 @@ func (e *Engines) Close() {
 	e.closeOnce.Do(func() {
 		e.applyMu.Lock()
 		defer e.applyMu.Unlock()
+		defer e.reaper.close()
 		for _, eng := range e.cur.Load().byName {
 			eng.iso.end()
 		}

@@ -1289,9 +1289,13 @@ func TestFaultIdleSessionEndedIsRetried(t *testing.T) {
 			return sleepErr
 		})
 		res := serveAsync(unbounded, request(fiber.MethodGet, "default.test", "/"))
+		pool, err := e.Default()
+		require.NoError(t, err)
 		var pid int32
 		poll(t, "the statement to start", func() bool {
-			err := admin.QueryRow(t.Context(), "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'").Scan(&pid)
+			err := admin.QueryRow(t.Context(), `SELECT pid FROM pg_stat_activity
+				WHERE datname = $1 AND query = 'SELECT pg_sleep(60)' AND state = 'active'`,
+				pool.Config().ConnConfig.Database).Scan(&pid)
 			return err == nil
 		})
 		var killed bool

@@ -31,7 +31,7 @@ type lease struct {
 	db     DBTX                   // what statements run on, while owned
 	conn   *pgxpool.Conn          // the connection under db
 	drain  bool                   // src.drains(): unread results are read at the end
-	timed  bool                   // limit set a deadline on conn's socket
+	clock  *connClock             // conn's clock while limit bounds the lease
 	limitD time.Duration          // limit's bound, for a renewed connection
 	fresh  bool                   // no statement has run yet: the first may be retried
 	wait   time.Duration          // bounds renew's acquire; 0: cleanupTimeout
@@ -72,30 +72,31 @@ func (l *lease) end(parent context.Context) error {
 	if conn == nil {
 		return nil // retry gave the dead connection back and found no other
 	}
-	if l.timed {
-		// The deadline was this lease's; a connection that outlived it is
-		// closed already. Cleanup runs under its own bounded context.
-		l.timed = false
-		if pg := conn.Conn().PgConn(); !pg.IsClosed() {
-			_ = pg.Conn().SetDeadline(time.Time{}) //nolint:errcheck // fails only on a closed socket, which the release destroys
-		}
+	if l.clock != nil {
+		// The bound was this lease's; cleanup runs under its own context.
+		l.clock.end()
+		l.clock = nil
 	}
 	err := l.src.release(parent, conn, txs)
 	l.engine.unref() // the reference engine.acquire took for this lease
 	return err
 }
 
-// limit bounds the lease's I/O: d from now, every read and write on its
-// connection fails, and pgconn closes it. It is a socket deadline, so it
-// stops a statement in progress without a round trip, even on a server that
-// stopped answering. d ≤ 0: no bound.
+// limit bounds the lease's I/O: once d has passed (to within reapEvery),
+// the engines' reaper sets a past deadline on the connection's socket, so
+// that every read and write fails, the statement in progress included, and
+// pgconn closes it. That stops a statement without a round trip, even on a
+// server that stopped answering. The lease itself only notes the time: no
+// timer per request. d ≤ 0: no bound.
 func (l *lease) limit(d time.Duration) {
 	l.limitD = d
 	if d <= 0 || l.conn == nil {
 		return
 	}
-	if err := l.conn.Conn().PgConn().Conn().SetDeadline(time.Now().Add(d)); err == nil {
-		l.timed = true
+	if cc := clockOf(l.conn); cc != nil {
+		l.clock = cc
+		cc.start(time.Now().Add(d))
+		l.engine.set.reaper.start()
 	}
 }
 
@@ -155,12 +156,19 @@ func (l *lease) retry(ctx context.Context, start time.Time, err error) (again bo
 	}
 	actx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	if l.src.drains() {
+		return false, nil // the pinned connection cannot be replaced
+	}
+	if l.clock != nil {
+		l.clock.end()
+		l.clock = nil
+	}
 	db, conn, rerr := l.src.renew(actx, l.conn)
 	if errors.Is(rerr, errCannotRenew) {
 		return false, nil
 	}
 	// The old connection went back to its source either way.
-	l.db, l.conn, l.timed = db, conn, false
+	l.db, l.conn = db, conn
 	if rerr != nil {
 		aerr := &AcquireError{Engine: l.engine.name, Err: rerr}
 		l.db = failedDB{aerr}
