@@ -15,7 +15,8 @@ type banner struct {
 	origin      string // where the databases are
 	base        string // http://127.0.0.1:3000
 	conf        *config.Config
-	removesData bool // the demo owns PostgreSQL and removes its data on exit
+	removesData bool                         // the demo owns PostgreSQL and removes its data on exit
+	server      func(database string) string // the demo's own server, for the catalog lines; nil: none
 }
 
 // printBanner writes the startup message: where the data is, where the demo
@@ -43,6 +44,15 @@ func printBanner(w io.Writer, b banner) {
 		}
 	}
 	add("  curl %s/healthz", b.base)
+	if b.server != nil {
+		central := b.server(databaseFor(config.DefaultEngine))
+		add("add a tenant while the demo runs (rows of fiberdb_tenants in the landlord database are served within seconds):")
+		add("  psql '%s' -c 'CREATE DATABASE newco'", b.server("postgres"))
+		add(`  psql '%s' -c "INSERT INTO fiberdb_tenants (name, url, hosts) VALUES ('newco', '%s', '{newco.localhost}')"`,
+			central, b.server("newco"))
+		add("  curl -H 'Host: newco.localhost' %s/todos", b.base)
+		add(`  psql '%s' -c "DELETE FROM fiberdb_tenants WHERE name = 'newco'"      # then 404`, central)
+	}
 	add("  curl %s/stats", b.base)
 	add("  curl %s/metrics", b.base)
 	if b.removesData {

@@ -49,6 +49,9 @@ type source struct {
 	embedded bool
 	// needURL are the engines the file and environment give no url.
 	needURL []string
+	// catalog, once set, reads the landlord's tenant rows: a layer over the
+	// file and the server urls, under the environment.
+	catalog func() koanf.Provider
 	// origin describes where the urls come from, for the startup message.
 	origin string
 }
@@ -121,6 +124,14 @@ func (s *source) koanf(server serverURL) (*koanf.Koanf, error) {
 	if err := k.Load(s.file, yaml.Parser()); err != nil {
 		return nil, &configError{fmt.Errorf("read %s: %w", s.name, err)}
 	}
+	if s.catalog != nil {
+		// The catalog's rows are the tenants: the file's were its first rows.
+		for _, name := range k.MapKeys(config.DefaultKey) {
+			if name != config.DefaultEngine {
+				k.Delete(config.DefaultKey + "." + name)
+			}
+		}
+	}
 	if server != nil {
 		names := k.Copy()
 		if err := names.Load(env, nil); err != nil {
@@ -132,6 +143,11 @@ func (s *source) koanf(server serverURL) (*koanf.Koanf, error) {
 		}
 		if err := k.Load(confmap.Provider(urls, "."), nil); err != nil {
 			return nil, &configError{fmt.Errorf("set engine urls: %w", err)}
+		}
+	}
+	if s.catalog != nil {
+		if err := k.Load(s.catalog(), nil); err != nil {
+			return nil, fmt.Errorf("read the tenant catalog: %w", err)
 		}
 	}
 	if err := k.Load(env, nil); err != nil {

@@ -3,14 +3,17 @@
 package main_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 )
 
@@ -57,6 +60,10 @@ func TestDemo(t *testing.T) {
 	t.Run("DATABASE_URL uses that server and starts none", func(t *testing.T) {
 		t.Parallel()
 		testDatabaseURL(t, bin)
+	})
+	t.Run("a catalog row inserted while it runs is served, a deleted one answers 404", func(t *testing.T) {
+		t.Parallel()
+		testCatalog(t, bin)
 	})
 	t.Run("bad configuration exits 2 on one line", func(t *testing.T) {
 		t.Parallel()
@@ -286,4 +293,60 @@ func titlesOf(todos []todo) []string {
 		titles[i] = td.Title
 	}
 	return titles
+}
+
+// testCatalog follows the banner's own instructions (issue 15): the demo
+// keeps its tenants in the landlord's fiberdb_tenants, and serves a row
+// inserted while it runs within seconds, for a database that exists.
+func testCatalog(t *testing.T, bin string) {
+	t.Helper()
+	d := startDemo(t, bin, nil, "-addr", "127.0.0.1:0")
+	d.waitReady(t)
+	out := d.stdout.String()
+	psql := regexp.MustCompile(`psql '([^']+)' -c (.+)`)
+	var server, central, insert, remove string
+	for line := range strings.SplitSeq(out, "\n") {
+		m := psql.FindStringSubmatch(line)
+		switch {
+		case m == nil:
+		case strings.Contains(m[2], "CREATE DATABASE"):
+			server = m[1]
+		case strings.Contains(m[2], "INSERT INTO fiberdb_tenants"):
+			central, insert = m[1], strings.Trim(m[2], `"`)
+		case strings.Contains(m[2], "DELETE FROM fiberdb_tenants"):
+			remove = strings.Trim(strings.SplitN(m[2], "#", 2)[0], `" `)
+		}
+	}
+	require.NotEmpty(t, insert, "the banner says how to add a tenant:\n%s", out)
+	require.NotEmpty(t, remove, out)
+
+	run := func(url, sql string) {
+		t.Helper()
+		conn, err := pgx.Connect(t.Context(), url)
+		require.NoError(t, err)
+		defer conn.Close(context.WithoutCancel(t.Context()))
+		_, err = conn.Exec(t.Context(), sql)
+		require.NoError(t, err, sql)
+	}
+	// The seed tenants are catalog rows: removing one is a 404 too.
+	whoami := func(host string) int { return d.do(t, &request{path: "/whoami", host: host}).status }
+	require.Equal(t, http.StatusOK, whoami("acme.localhost"))
+	require.Equal(t, http.StatusNotFound, whoami("newco.localhost"))
+
+	run(server, "CREATE DATABASE newco")
+	run(central, insert)
+	require.Eventually(t, func() bool { return whoami("newco.localhost") == http.StatusOK }, 5*time.Second, 20*time.Millisecond,
+		"an inserted row is served within seconds")
+	var todos []todo
+	decode(t, d.do(t, &request{path: "/todos", host: "newco.localhost"}), http.StatusOK, &todos)
+	require.Equal(t, []string{"Welcome to newco"}, titlesOf(todos), "the demo readied the new tenant's database")
+
+	run(central, remove)
+	require.Eventually(t, func() bool { return whoami("newco.localhost") == http.StatusNotFound }, 5*time.Second, 20*time.Millisecond,
+		"a deleted row answers 404")
+	run(central, "DELETE FROM fiberdb_tenants WHERE name = 'globex'")
+	require.Eventually(t, func() bool { return whoami("globex.localhost") == http.StatusNotFound }, 5*time.Second, 20*time.Millisecond)
+	require.Equal(t, http.StatusOK, whoami("acme.localhost"), "the others keep serving")
+
+	require.Equal(t, 0, d.interrupt(t), "stdout:\n%s\nstderr:\n%s", d.stdout, d.stderr)
 }

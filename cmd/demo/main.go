@@ -51,6 +51,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/knadh/koanf/v2"
+
 	"github.com/fiberdb/fiberdb/fiberdb"
 	"github.com/fiberdb/fiberdb/pgserver"
 )
@@ -178,6 +180,20 @@ func serve(ctx context.Context, stop context.CancelFunc, o options, stdout io.Wr
 		}
 	}
 
+	// On a server the demo supplies, the tenants live in the landlord's
+	// catalog table (catalog.go): install and seed it, then serve its rows.
+	var cat *catalogOf
+	if src.server != nil {
+		if cat, err = openCatalog(startCtx, conf, src.server); err != nil {
+			return startupError(ctx, err)
+		}
+		defer cat.close()
+		src.catalog = func() koanf.Provider { return cat.provider(ctx) }
+		if conf, err = src.load(); err != nil {
+			return startupError(ctx, err)
+		}
+	}
+
 	engines, err := fiberdb.Open(startCtx, conf)
 	if err != nil {
 		return fmt.Errorf("open engines: %w", err)
@@ -194,10 +210,28 @@ func serve(ctx context.Context, stop context.CancelFunc, o options, stdout io.Wr
 		origin = fmt.Sprintf("embedded PostgreSQL %d on 127.0.0.1:%d (data in %s)", major, pg.Port(), pg.Dir())
 	}
 
+	// Every change of the catalog reaches the engines through Apply; Run
+	// ends with ctx, before the engines close (deferred calls run
+	// last-in, first-out).
+	if cat != nil {
+		reloaded := make(chan error, 1)
+		go func() { reloaded <- cat.reloader(src, engines, logger).Run(ctx) }()
+		defer func() {
+			stop()
+			if rerr := <-reloaded; rerr != nil {
+				err = errors.Join(err, fmt.Errorf("reload: %w", rerr))
+			}
+		}()
+	}
+
 	app := newApp(engines, logger) //nolint:contextcheck // handlers run on each request's own context, not on serve's
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
-	printBanner(stdout, banner{origin: origin, base: baseURL(ln.Addr()), conf: conf, removesData: pg != nil})
+	b := banner{origin: origin, base: baseURL(ln.Addr()), conf: conf, removesData: pg != nil}
+	if pg != nil { // its urls hold no password: safe to print
+		b.server = pg.ConnString
+	}
+	printBanner(stdout, b)
 
 	select {
 	case <-ctx.Done():
