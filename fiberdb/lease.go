@@ -69,6 +69,7 @@ func (l *lease) end(parent context.Context) error {
 	for _, drain := range open {
 		drain() // the source keeps the connection: it must be idle for the next lease
 	}
+	defer l.engine.unref() // the reference engine.acquire took for this lease
 	if conn == nil {
 		return nil // retry gave the dead connection back and found no other
 	}
@@ -77,9 +78,7 @@ func (l *lease) end(parent context.Context) error {
 		l.clock.end()
 		l.clock = nil
 	}
-	err := l.src.release(parent, conn, txs)
-	l.engine.unref() // the reference engine.acquire took for this lease
-	return err
+	return l.src.release(parent, conn, txs)
 }
 
 // limit bounds the lease's I/O: once d has passed (to within reapEvery),
