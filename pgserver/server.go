@@ -45,10 +45,11 @@ type Server struct {
 	base *url.URL // superuser DSN; Path is replaced per database
 
 	// Set only for a server this package started.
-	bindir string
-	dir    string
-	port   int
-	cred   *syscall.Credential
+	bindir   string
+	dir      string
+	port     int
+	maxConns int
+	cred     *syscall.Credential
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -63,6 +64,13 @@ type Options struct {
 	// Optional. Default: $FIBERDB_PG_BINDIR, else `pg_config --bindir`, else
 	// the newest /usr/lib/postgresql/*/bin.
 	BinDir string
+
+	// MaxConnections is the server's max_connections. Three of them are
+	// reserved for superusers (superuser_reserved_connections), so a role
+	// that is not one gets MaxConnections-3.
+	//
+	// Optional. Default: 300
+	MaxConnections int
 }
 
 // Start creates a cluster in a new temporary directory and starts a
@@ -96,7 +104,11 @@ func Start(ctx context.Context, opts ...Options) (*Server, error) {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	p := &Server{bindir: bindir, dir: dir, cred: cred}
+	maxConns := o.MaxConnections
+	if maxConns <= 0 {
+		maxConns = 300
+	}
+	p := &Server{bindir: bindir, dir: dir, cred: cred, maxConns: maxConns}
 	if err = p.initdb(ctx); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -221,7 +233,7 @@ func (p *Server) Start(ctx context.Context) error {
 	cmd := exec.Command(filepath.Join(p.bindir, "postgres"),
 		"-D", filepath.Join(p.dir, "data"), "-k", p.dir, "-p", strconv.Itoa(p.port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=32MB")
+		"-c", "full_page_writes=off", "-c", "max_connections="+strconv.Itoa(p.maxConns), "-c", "shared_buffers=32MB")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = p.sysProcAttr()
 	// Pdeathsig fires when the thread that forked the child exits; a locked

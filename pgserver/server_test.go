@@ -102,3 +102,24 @@ func TestDropTemplate(t *testing.T) {
 	require.NoError(t, pg.CreateDatabase(ctx, name, ""), "the name is free again")
 	require.NoError(t, pg.DropDatabase(ctx, name))
 }
+
+func TestMaxConnections(t *testing.T) {
+	t.Parallel()
+	fiberdbtest.Server(t) // fails under CI=true, skips elsewhere, when there is no PostgreSQL
+	ctx := t.Context()
+	pg, err := pgserver.Start(ctx, pgserver.Options{MaxConnections: 20})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pg.Close() })
+	show := func() string {
+		conn, err := pgx.Connect(ctx, pg.URL())
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		var v string
+		require.NoError(t, conn.QueryRow(ctx, "SHOW max_connections").Scan(&v))
+		return v
+	}
+	require.Equal(t, "20", show())
+	require.NoError(t, pg.Stop())
+	require.NoError(t, pg.Start(ctx))
+	require.Equal(t, "20", show(), "a restart keeps the setting")
+}
