@@ -26,7 +26,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -64,7 +63,7 @@ func benchServer() (err error) {
 	defer func() { err = errors.Join(err, b.close()) }()
 
 	if *cpuProfile != "" {
-		stopProfile, perr := startProfile(*cpuProfile)
+		stopProfile, perr := benchapp.StartProfile(*cpuProfile)
 		if perr != nil {
 			return perr
 		}
@@ -147,20 +146,6 @@ func serve(ctx context.Context, apps []namedApp) (err error) {
 	case serr := <-errs:
 		return fmt.Errorf("serve: %w", serr)
 	}
-}
-
-func startProfile(path string) (stop func() error, err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return nil, errors.Join(fmt.Errorf("cpu profile: %w", err), f.Close())
-	}
-	return func() error {
-		pprof.StopCPUProfile()
-		return f.Close()
-	}, nil
 }
 
 func openEngines(ctx context.Context, dsn map[string]string) (*fiberdb.Engines, error) {

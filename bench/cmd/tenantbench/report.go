@@ -2,17 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"slices"
 )
-
-func createFile(path string) (*os.File, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	return f, nil
-}
 
 // report prints, per distribution, each mode's medians and the ratios of
 // budget to pgbouncer, per round and of the medians.

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/fiberdb/fiberdb/fiberdb"
+	"github.com/fiberdb/fiberdb/internal/benchapp"
 )
 
 // distribution picks the tenant of each request, as an index into the
@@ -130,7 +130,7 @@ func serve(ctx context.Context, s *settings, m mode, dist distribution, engines 
 	defer func() { err = errors.Join(err, app.ShutdownWithTimeout(5*time.Second), <-served) }()
 
 	if m.name == "budget" && s.cpuProfile != "" {
-		stopProfile, perr := startProfile(s.cpuProfile)
+		stopProfile, perr := benchapp.StartProfile(s.cpuProfile)
 		if perr != nil {
 			return nil, perr
 		}
@@ -189,22 +189,6 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// startProfile writes a CPU profile to path (one mode's rounds: the last
-// one's survives) until stop.
-func startProfile(path string) (stop func() error, err error) {
-	f, err := createFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return nil, errors.Join(fmt.Errorf("cpu profile: %w", err), f.Close())
-	}
-	return func() error {
-		pprof.StopCPUProfile()
-		return f.Close()
-	}, nil
 }
 
 // load runs the clients against target for s.duration.
