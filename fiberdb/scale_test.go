@@ -159,7 +159,9 @@ func TestBudgetExhaustedAnswers503WithRetryAfter(t *testing.T) {
 	t.Parallel()
 	role := limitedRole(t, 1)
 	e := scaleEngines(t, 2, role, map[string]any{"max_total_conns": 1}, nil)
-	app := newApp(fiberdb.Config{Engines: e, AcquireTimeout: 200 * time.Millisecond})
+	// Long enough that the acquire reaches the budget's wait, which then
+	// times out, even on a loaded machine.
+	app := newApp(fiberdb.Config{Engines: e, AcquireTimeout: time.Second})
 	app.Get("/", func(c *fiber.Ctx) error {
 		db, err := fiberdb.Conn(c)
 		if err != nil {
@@ -171,6 +173,7 @@ func TestBudgetExhaustedAnswers503WithRetryAfter(t *testing.T) {
 
 	db, release, err := e.Acquire(t.Context(), "t0") // the only connection, busy
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = release() }) // idempotent: a failed assertion must not strand it
 	_, err = db.Exec(t.Context(), "select 1")
 	require.NoError(t, err)
 
@@ -192,6 +195,7 @@ func TestBudgetWaiterGetsReleasedConnection(t *testing.T) {
 	e := scaleEngines(t, 2, role, map[string]any{"max_total_conns": 1}, nil)
 	db, release, err := e.Acquire(t.Context(), "t0")
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = release() })
 	_, err = db.Exec(t.Context(), "select 1")
 	require.NoError(t, err)
 
@@ -227,6 +231,7 @@ func TestMaxOpenPoolsNeverClosesAPoolInUse(t *testing.T) {
 	e := scaleEngines(t, 2, role, map[string]any{"max_open_pools": 1}, nil)
 	db, release, err := e.Acquire(t.Context(), "t0")
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = release() })
 
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
@@ -264,6 +269,7 @@ func TestIdlePoolClosesAndReopens(t *testing.T) {
 
 	db, release, err := e.Acquire(t.Context(), "t1") // in use: must survive the timeout
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = release() })
 	fiberdb.ReapIdle(e, time.Minute)
 	s := e.Stats()
 	require.NotContains(t, s.Pools, "t0", "idle for the timeout: closed")

@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -27,6 +26,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fiberdb/fiberdb/internal/pgproc"
 )
 
 // ErrNoBinaries: no PostgreSQL server binaries were found. Install Debian's
@@ -91,7 +92,7 @@ func Start(ctx context.Context, opts ...Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	cred, err := serverCredential()
+	cred, err := pgproc.Credential()
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +116,7 @@ func Start(ctx context.Context, opts ...Options) (*Server, error) {
 	}
 	// A port picked free can be taken before the server binds it: retry.
 	for attempt := 0; ; attempt++ {
-		if p.port, err = freePort(ctx); err == nil {
+		if p.port, err = pgproc.FreePort(ctx); err == nil {
 			p.base = &url.URL{
 				Scheme: "postgres", User: url.User("postgres"),
 				Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)), Path: "/postgres",
@@ -389,36 +390,4 @@ func (p *Server) sysProcAttr() *syscall.SysProcAttr {
 	// Setpgid keeps a terminal's Ctrl-C (sent to the foreground group) from
 	// reaching the server before its parent has shut down cleanly.
 	return &syscall.SysProcAttr{Credential: p.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
-}
-
-// serverCredential returns the "postgres" user's ids when running as root,
-// and nil otherwise.
-func serverCredential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("pgserver: running as root needs a \"postgres\" user to run the server: %w", err)
-	}
-	uid, uerr := strconv.ParseUint(u.Uid, 10, 32)
-	gid, gerr := strconv.ParseUint(u.Gid, 10, 32)
-	if uerr != nil || gerr != nil {
-		return nil, fmt.Errorf("pgserver: bad ids for user postgres: %s:%s", u.Uid, u.Gid)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func freePort(ctx context.Context) (int, error) {
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("free port: not a TCP address")
-	}
-	return addr.Port, nil
 }

@@ -47,13 +47,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/knadh/koanf/v2"
 
 	"github.com/fiberdb/fiberdb/fiberdb"
+	"github.com/fiberdb/fiberdb/internal/cliutil"
 	"github.com/fiberdb/fiberdb/pgserver"
 )
 
@@ -119,7 +119,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "demo: "+oneLine(err))
+	fmt.Fprintln(stderr, "demo: "+cliutil.OneLine(err))
 	var ce *configError
 	switch {
 	case errors.As(err, &ce):
@@ -285,15 +285,4 @@ func closeEngines(e *fiberdb.Engines, d time.Duration) error {
 	case <-time.After(d):
 		return fmt.Errorf("close engines: connections still in use after %s", d)
 	}
-}
-
-// oneLine joins the lines of a (possibly joined) error with "; ".
-func oneLine(err error) string {
-	var parts []string
-	for line := range strings.SplitSeq(err.Error(), "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			parts = append(parts, line)
-		}
-	}
-	return strings.Join(parts, "; ")
 }

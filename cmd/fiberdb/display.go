@@ -10,6 +10,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/fiberdb/fiberdb/internal/cliutil"
 	"github.com/fiberdb/fiberdb/lifecycle"
 )
 
@@ -132,7 +133,7 @@ func resultLine(r *lifecycle.Result, width int) string {
 	var outcome string
 	switch {
 	case r.Err != nil:
-		outcome = "FAILED in " + round(r.Duration).String() + ": " + oneLine(r.Err)
+		outcome = "FAILED in " + round(r.Duration).String() + ": " + cliutil.OneLine(r.Err)
 	case r.UpToDate():
 		outcome = "up to date in " + round(r.Duration).String()
 	default:

@@ -36,6 +36,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/fiberdb/fiberdb/internal/cliutil"
 )
 
 const (
@@ -94,11 +96,11 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		// The command said what went wrong, one line per tenant.
 	case errors.As(err, &ue):
 		if !ue.printed {
-			fmt.Fprintln(stderr, "fiberdb: "+oneLine(err))
+			fmt.Fprintln(stderr, "fiberdb: "+cliutil.OneLine(err))
 		}
 		return exitUsage
 	default:
-		fmt.Fprintln(stderr, "fiberdb: "+oneLine(err))
+		fmt.Fprintln(stderr, "fiberdb: "+cliutil.OneLine(err))
 	}
 	if ctx.Err() != nil {
 		return exitInterrupted
@@ -119,15 +121,4 @@ func printUsage(w io.Writer) {
   fiberdb tenant add NAME -host H [-template DB | -pool ENGINE] [-config fiberdb.yaml] [-dir migrations]
 Run "fiberdb migrate -h" or "fiberdb tenant add -h" for their flags.
 `)
-}
-
-// oneLine joins the lines of a (possibly joined) error with "; ".
-func oneLine(err error) string {
-	var parts []string
-	for line := range strings.SplitSeq(err.Error(), "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			parts = append(parts, line)
-		}
-	}
-	return strings.Join(parts, "; ")
 }

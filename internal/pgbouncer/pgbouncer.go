@@ -16,12 +16,13 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fiberdb/fiberdb/internal/pgproc"
 )
 
 // ErrNotInstalled means no pgbouncer binary was found.
@@ -90,11 +91,11 @@ func Start(ctx context.Context, o *Options) (*PgBouncer, error) {
 		return nil, errors.New("pgbouncer: Options.Server must be a postgres:// URL with a host")
 	}
 	defaults(&opts, server)
-	cred, err := credential()
+	cred, err := pgproc.Credential()
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort(ctx)
+	port, err := pgproc.FreePort(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -270,36 +271,4 @@ func findBinary() (string, error) {
 		}
 	}
 	return "", ErrNotInstalled
-}
-
-// credential returns the "postgres" user's ids when running as root, and
-// nil otherwise.
-func credential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("pgbouncer: running as root needs a \"postgres\" user: %w", err)
-	}
-	uid, uerr := strconv.ParseUint(u.Uid, 10, 32)
-	gid, gerr := strconv.ParseUint(u.Gid, 10, 32)
-	if uerr != nil || gerr != nil {
-		return nil, fmt.Errorf("pgbouncer: bad ids for user postgres: %s:%s", u.Uid, u.Gid)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func freePort(ctx context.Context) (int, error) {
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgbouncer: free port: %w", err)
-	}
-	defer l.Close()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("pgbouncer: free port: not a TCP address")
-	}
-	return addr.Port, nil
 }
