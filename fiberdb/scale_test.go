@@ -173,7 +173,7 @@ func TestBudgetExhaustedAnswers503WithRetryAfter(t *testing.T) {
 
 	db, release, err := e.Acquire(t.Context(), "t0") // the only connection, busy
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = release() }) // idempotent: a failed assertion must not strand it
+	t.Cleanup(func() { require.NoError(t, release()) }) // idempotent: a failed assertion must not strand it
 	_, err = db.Exec(t.Context(), "select 1")
 	require.NoError(t, err)
 
@@ -195,7 +195,7 @@ func TestBudgetWaiterGetsReleasedConnection(t *testing.T) {
 	e := scaleEngines(t, 2, role, map[string]any{"max_total_conns": 1}, nil)
 	db, release, err := e.Acquire(t.Context(), "t0")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = release() })
+	t.Cleanup(func() { require.NoError(t, release()) })
 	_, err = db.Exec(t.Context(), "select 1")
 	require.NoError(t, err)
 
@@ -231,7 +231,7 @@ func TestMaxOpenPoolsNeverClosesAPoolInUse(t *testing.T) {
 	e := scaleEngines(t, 2, role, map[string]any{"max_open_pools": 1}, nil)
 	db, release, err := e.Acquire(t.Context(), "t0")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = release() })
+	t.Cleanup(func() { require.NoError(t, release()) })
 
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
@@ -269,7 +269,7 @@ func TestIdlePoolClosesAndReopens(t *testing.T) {
 
 	db, release, err := e.Acquire(t.Context(), "t1") // in use: must survive the timeout
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = release() })
+	t.Cleanup(func() { require.NoError(t, release()) })
 	fiberdb.ReapIdle(e, time.Minute)
 	s := e.Stats()
 	require.NotContains(t, s.Pools, "t0", "idle for the timeout: closed")
