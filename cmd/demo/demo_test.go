@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -340,6 +342,20 @@ func testCatalog(t *testing.T, bin string) {
 	var todos []todo
 	decode(t, d.do(t, &request{path: "/todos", host: "newco.localhost"}), http.StatusOK, &todos)
 	require.Equal(t, []string{"Welcome to newco"}, titlesOf(todos), "the demo readied the new tenant's database")
+
+	// Issue 17: `fiberdb tenant add` provisions a tenant the running demo
+	// serves: the command creates its database and writes its catalog row.
+	cmdDir := t.TempDir()
+	fiberdbBin := filepath.Join(cmdDir, "fiberdb")
+	built, err := exec.CommandContext(t.Context(), "go", "build", "-o", fiberdbBin, "../fiberdb").CombinedOutput()
+	require.NoError(t, err, "go build: %s", built)
+	cfg := filepath.Join(cmdDir, "fiberdb.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("SQLALCHEMY_ENGINES:\n  default: "+central+"\n"), 0o600))
+	add := exec.CommandContext(t.Context(), fiberdbBin, "tenant", "add", "added", "-host", "added.localhost", "-config", cfg, "-dir", "")
+	added, err := add.CombinedOutput()
+	require.NoError(t, err, "fiberdb tenant add: %s", added)
+	require.Eventually(t, func() bool { return whoami("added.localhost") == http.StatusOK }, 5*time.Second, 20*time.Millisecond,
+		"a tenant made by fiberdb tenant add is served by the running demo")
 
 	run(central, remove)
 	require.Eventually(t, func() bool { return whoami("newco.localhost") == http.StatusNotFound }, 5*time.Second, 20*time.Millisecond,
