@@ -194,11 +194,13 @@ func serve(ctx context.Context, stop context.CancelFunc, o options, stdout io.Wr
 		}
 	}
 
-	engines, err := fiberdb.Open(startCtx, conf)
+	// Close waits at most shutdownTimeout for connections still in use, then
+	// stops them: past that, stopping PostgreSQL would end them anyway.
+	engines, err := fiberdb.Open(startCtx, conf, fiberdb.OpenOptions{CloseTimeout: shutdownTimeout})
 	if err != nil {
 		return fmt.Errorf("open engines: %w", err)
 	}
-	defer func() { err = errors.Join(err, closeEngines(engines, shutdownTimeout)) }() //nolint:contextcheck // Close takes no context; its rollbacks bound themselves
+	defer engines.Close()
 	if err = prepare(startCtx, engines); err != nil {
 		return startupError(ctx, err)
 	}
@@ -269,20 +271,4 @@ func startupError(ctx context.Context, err error) error {
 		return errInterrupted
 	}
 	return err
-}
-
-// closeEngines closes the pools, waiting at most d for connections still in
-// use: past that, stopping PostgreSQL ends their sessions and so their wait.
-func closeEngines(e *fiberdb.Engines, d time.Duration) error {
-	done := make(chan struct{})
-	go func() {
-		e.Close()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-time.After(d):
-		return fmt.Errorf("close engines: connections still in use after %s", d)
-	}
 }

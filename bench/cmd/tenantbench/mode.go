@@ -91,7 +91,7 @@ func (m *mode) open(ctx context.Context, e *env) (engines *fiberdb.Engines, stop
 		stopBouncer()
 		return nil, nil, err
 	}
-	return engines, closer(engines, stopBouncer), nil //nolint:contextcheck // Close outlives ctx: it must close even after ctx ended
+	return engines, closer(engines, stopBouncer), nil
 }
 
 // closer closes engines, then stops their PgBouncer.
