@@ -20,7 +20,16 @@ import (
 type engine struct {
 	name string
 	set  *Engines
-	pc   *pgxpool.Config // the pool config, Tracer and Configure applied; copied per pool
+	pc   *pgxpool.Config // the pool config, Tracer and Configure applied; copied per pool; nil if shared
+
+	// A tenant that shares target's pool (engine key "pool") has no pool,
+	// pc or conns of its own: its leases take target's connections through
+	// a tenantConn that begins every transaction with pre. Its refs count
+	// its own holders (tenant_max_concurrency); each also holds target.
+	target *engine
+	pre    *prelude                // nil: the tenant sets nothing
+	isoPre atomic.Pointer[prelude] // under test isolation: pre, and a reset of what the pool's other tenants set
+	shares sharing                 // the config that made target and pre, for Apply
 
 	// refs counts the engine's holders: leases, acquires under way, and a
 	// TestIsolation pin. A pool is closed (by eviction, the idle timeout or
@@ -71,7 +80,10 @@ func (eng *engine) acquire(ctx context.Context) (acquired, error) {
 		db, conn, err := src.acquire(ctx)
 		if err != nil {
 			eng.unref()
-			if p, ok := src.(*pooled); ok && eng.pool.Load() != p {
+			if t, ok := src.(*tenantConn); ok {
+				src = t.inner
+			}
+			if p, ok := src.(*pooled); ok && eng.poolEngine().pool.Load() != p {
 				// Closed between hold and acquire: Apply retired the engine
 				// (look it up again) or it was evicted (open it again).
 				continue
@@ -82,19 +94,72 @@ func (eng *engine) acquire(ctx context.Context) (acquired, error) {
 	}
 }
 
+// poolEngine is the engine whose pool eng's leases use: eng, or its target.
+func (eng *engine) poolEngine() *engine {
+	if eng.target != nil {
+		return eng.target
+	}
+	return eng
+}
+
 // hold takes a reference and returns the engine's source: the pinned
-// connection under test isolation, else its pool, opened if need be.
+// connection under test isolation, else its pool, opened if need be. A
+// shared-pool tenant's reference holds its target too, and its source is a
+// new tenantConn over the target's.
 func (eng *engine) hold(ctx context.Context) (source, error) {
 	n := eng.refs.Add(1)
 	if q := eng.set.limits.quota; q > 0 && n > q {
-		eng.unref()
+		eng.drop()
 		eng.busy.Add(1)
 		return nil, ErrTenantBusy
 	}
 	if eng.retired.Load() {
-		eng.unref()
+		eng.drop()
 		return nil, errRetired
 	}
+	if eng.target == nil {
+		src, err := eng.source(ctx)
+		if err != nil {
+			eng.drop()
+			return nil, err
+		}
+		if pin, ok := src.(*pinned); ok {
+			if pre := eng.isoPre.Load(); pre != nil {
+				// Its tenants' settings must not reach it either.
+				return &tenantConn{inner: pin, pre: pre}, nil
+			}
+		}
+		return src, nil
+	}
+	// Apply retires a tenant whenever it retires its target, so a retired
+	// target means this tenant was retired meanwhile.
+	eng.target.refs.Add(1)
+	if eng.target.retired.Load() {
+		eng.target.drop()
+		eng.drop()
+		return nil, errRetired
+	}
+	inner, err := eng.target.source(ctx)
+	if err != nil {
+		eng.target.drop()
+		eng.drop()
+		return nil, err
+	}
+	if pre := eng.isoPre.Load(); pre != nil {
+		if _, ok := inner.(*pinned); ok {
+			return &tenantConn{inner: inner, pre: pre}, nil
+		}
+	}
+	if eng.pre == nil {
+		return inner, nil
+	}
+	return &tenantConn{inner: inner, pre: eng.pre}, nil
+}
+
+// source returns the source of an engine with a pool of its own: the pinned
+// connection under test isolation, else its pool, opened if need be. The
+// caller holds a reference on eng.
+func (eng *engine) source(ctx context.Context) (source, error) {
 	if pin := eng.iso.get(); pin != nil {
 		return pin, nil
 	}
@@ -104,15 +169,23 @@ func (eng *engine) hold(ctx context.Context) (source, error) {
 	}
 	p, err := eng.set.pools.open(ctx, eng)
 	if err != nil {
-		eng.unref()
 		return nil, err
 	}
 	return p, nil
 }
 
-// unref gives back a reference taken by hold. Any holder's end may free
-// room for an acquire waiting on the budget or for a pool.
+// unref gives back a reference taken by hold: a shared-pool tenant's and
+// the one it took on its target.
 func (eng *engine) unref() {
+	eng.drop()
+	if eng.target != nil {
+		eng.target.drop()
+	}
+}
+
+// drop gives back eng's own reference. Any holder's end may free room for
+// an acquire waiting on the budget or for a pool.
+func (eng *engine) drop() {
 	if eng.refs.Add(-1) == 0 {
 		eng.set.pools.signal()
 	}
@@ -141,6 +214,9 @@ func samePoolConfig(a, b *pgxpool.Config) bool {
 		maps.Equal(ac.RuntimeParams, bc.RuntimeParams)
 }
 
-// same reports whether Apply may keep eng for conf, whose pool config
-// (Tracer and Configure applied) is pc: the same pool.
-func (eng *engine) same(pc *pgxpool.Config) bool { return samePoolConfig(eng.pc, pc) }
+// same reports whether Apply may keep eng for an engine whose pool config
+// (Tracer and Configure applied) is pc, or that shares as s: the same pool,
+// or the same target engine with the same search_path and settings.
+func (eng *engine) same(pc *pgxpool.Config, s sharing) bool {
+	return samePoolConfig(eng.pc, pc) && eng.shares.equal(s)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,13 +124,27 @@ func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engin
 }
 
 // prepare builds the engines of conf, keeping those of old that conf leaves
-// as they are.
+// as they are: engines with a pool of their own first, then the tenants
+// that share one, which keep their engine only if their target kept its.
 func (e *Engines) prepare(ctx context.Context, conf *config.Config, old *registry) (map[string]*engine, error) {
 	engines := make(map[string]*engine, len(conf.Engines))
+	keep := func(name string, pc *pgxpool.Config, s sharing) bool {
+		if old == nil {
+			return false
+		}
+		prev, ok := old.get(name)
+		if !ok || !prev.same(pc, s) {
+			return false
+		}
+		engines[name] = prev
+		return true
+	}
+	var shared []string
 	for _, name := range conf.Names() {
 		pc := conf.Engines[name].PoolConfig()
 		if pc == nil {
-			return nil, fmt.Errorf("open engine %q: an engine that shares another's pool is not supported yet", name)
+			shared = append(shared, name)
+			continue
 		}
 		if e.opts.Tracer != nil {
 			pc.ConnConfig.Tracer = e.opts.Tracer(name)
@@ -139,17 +154,25 @@ func (e *Engines) prepare(ctx context.Context, conf *config.Config, old *registr
 				return nil, fmt.Errorf("open engine %q: %w", name, err)
 			}
 		}
-		if old != nil {
-			if prev, ok := old.get(name); ok && prev.same(pc) {
-				engines[name] = prev
-				continue
-			}
+		if keep(name, pc, sharing{}) {
+			continue
 		}
 		warnExecMode(ctx, e.opts.Logger, name, pc)
 		eng := &engine{name: conf.Engines[name].Name, set: e, pc: pc}
 		eng.conns.track(pc) // every pool the engine opens starts from pc
 		e.reaper.add(&eng.conns)
 		engines[name] = eng
+	}
+	for _, name := range shared {
+		ce := conf.Engines[name]
+		s := sharing{target: engines[ce.Pool], searchPath: ce.SearchPath, settings: maps.Clone(ce.Settings)}
+		if keep(name, nil, s) {
+			continue
+		}
+		engines[name] = &engine{
+			name: ce.Name, set: e, target: s.target, shares: s,
+			pre: newPrelude(s.searchPath, s.settings, nil),
+		}
 	}
 	return engines, nil
 }
@@ -218,6 +241,9 @@ func (e *Engines) Engine(name string) (*pgxpool.Pool, error) {
 		eng, err := e.lookup(name)
 		if err != nil {
 			return nil, err
+		}
+		if eng.target != nil {
+			return nil, fmt.Errorf("engine %q: %w", name, ErrSharedPool)
 		}
 		pool, err := e.pools.pin(eng)
 		if errors.Is(err, errRetired) {

@@ -30,6 +30,11 @@ var (
 	// ErrForbidden: Config.Authorize refused the resolved tenant. The
 	// default ErrorHandler answers 403.
 	ErrForbidden = errors.New("tenant forbidden")
+	// ErrSharedPool: Engines.Engine was asked for the pool of a tenant that
+	// shares another engine's pool (engine key "pool"). That pool's
+	// connections do not carry the tenant's search_path and settings: use
+	// Engines.Acquire, whose connection does.
+	ErrSharedPool = errors.New("fiberdb: engine shares another engine's pool; use Acquire")
 	// ErrIsolationActive: TestIsolation was called while it was already active.
 	ErrIsolationActive = errors.New("fiberdb: test isolation already active")
 	// ErrBudgetExhausted: every connection FIBERDB.max_total_conns allows is

@@ -45,7 +45,11 @@ func isolate(ctx context.Context, e *Engines) (rollback func() error, err error)
 	reg := e.cur.Load()
 	pins := make(map[*engine]*pinned, len(reg.names))
 	var held []*engine // each keeps its pool open while pinned
+	setIsoPreludes(reg)
 	undo := func() error {
+		for _, eng := range reg.byName {
+			eng.isoPre.Store(nil)
+		}
 		var errs error
 		for eng, pin := range pins {
 			eng.iso.p.CompareAndSwap(pin, nil)
@@ -59,6 +63,9 @@ func isolate(ctx context.Context, e *Engines) (rollback func() error, err error)
 	}
 	for _, name := range reg.names {
 		eng := reg.byName[name]
+		if eng.target != nil {
+			continue // it uses its target's pinned connection
+		}
 		eng.refs.Add(1)
 		held = append(held, eng)
 		pin, err := pinEngine(ctx, e, eng)
@@ -78,6 +85,28 @@ func isolate(ctx context.Context, e *Engines) (rollback func() error, err error)
 		once.Do(func() { undone = undo() })
 		return undone
 	}, nil
+}
+
+// setIsoPreludes prepares the shared-pool tenants of reg for test
+// isolation. There, a lease's set_config lasts until the outer transaction
+// ends (a savepoint released keeps it), so it would reach the next lease on
+// the pinned connection: every lease on a pool that tenants share sets every
+// parameter any of them sets, to its own value or to the default, the pool
+// engine's own leases included.
+func setIsoPreludes(reg *registry) {
+	used := map[*engine][]string{} // by pool engine, the parameters its tenants set
+	for _, name := range reg.names {
+		if eng := reg.byName[name]; eng.target != nil && eng.pre != nil {
+			used[eng.target] = append(used[eng.target], eng.pre.names...)
+		}
+	}
+	for _, eng := range reg.byName {
+		names := used[eng.poolEngine()]
+		if len(names) == 0 {
+			continue
+		}
+		eng.isoPre.Store(newPrelude(eng.shares.searchPath, eng.shares.settings, names))
+	}
 }
 
 // isoSlot holds an engine's pinned connection while isolation is active.

@@ -1,0 +1,48 @@
+package fiberdb_test
+
+import (
+	"errors"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/internal/pgbouncer"
+)
+
+// TestSharedPoolBehindPgBouncerNeverCross is TestSharedPoolTenantsNeverCross
+// behind a real PgBouncer in transaction mode, with fewer server
+// connections (2) than the client pool has (4): consecutive transactions of
+// one client connection run on different server connections, which is where
+// a session-level SET would hand one tenant's search_path or setting to
+// another. PgBouncer 1.18 has no protocol-level prepared statements, so the
+// modes are those that need none.
+func TestSharedPoolBehindPgBouncerNeverCross(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"exec", "simple_protocol", "cache_describe"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			dsn, role := sharedDatabase(t)
+			u, err := url.Parse(dsn)
+			require.NoError(t, err)
+			b, err := pgbouncer.Start(t.Context(), &pgbouncer.Options{
+				Server: fiberdbtest.Server(t).URL(), Users: []string{role},
+				PoolMode: "transaction", DefaultPoolSize: 2,
+			})
+			if errors.Is(err, pgbouncer.ErrNotInstalled) && os.Getenv("CI") != "true" {
+				t.Skip(err)
+			}
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, b.Close()) })
+			opts := map[string]any{"default_query_exec_mode": mode, "pool_max_conns": 4}
+			e := openConf(t, loadConf(t, sharedEngines(b.URL(strings.TrimPrefix(u.Path, "/")), opts)))
+			neverCross(t, crossingApp(e))
+			pool, err := e.Engine("saas")
+			require.NoError(t, err)
+			noLeftovers(t, pool, 2)
+		})
+	}
+}

@@ -1,0 +1,256 @@
+package fiberdb
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// tenantConn is the source, and the DBTX, of a lease of a tenant that shares
+// another engine's pool (engine key "pool"): it takes its connection from
+// that engine's source (its pool, or the pinned connection under test
+// isolation) and begins every transaction the holder runs with the tenant's
+// prelude, set_config(name, value, true) for search_path and each setting.
+//
+//   - A statement outside a transaction (Exec, Query, QueryRow, SendBatch) is
+//     sent as one batch behind the prelude: a batch up to its Sync is one
+//     implicit transaction (one multi-statement query under simple_protocol),
+//     so the settings last exactly as long as the statement, in the same
+//     round trip.
+//   - Begin sends BEGIN and the prelude as one batch (Batch.BeginTx); on the
+//     pinned savepoint, which cannot begin a batch transaction, it runs the
+//     prelude after the savepoint.
+//   - CopyFrom runs in such a transaction, which it commits.
+//
+// No session-level SET ever runs, so nothing of the tenant remains on the
+// server connection after its transaction, behind PgBouncer in transaction
+// mode too. Each lease gets its own tenantConn.
+type tenantConn struct {
+	inner source
+	db    DBTX // inner's: the pool connection, or the lease's savepoint
+	pre   *prelude
+}
+
+var (
+	_ source = (*tenantConn)(nil)
+	_ DBTX   = (*tenantConn)(nil)
+)
+
+func (t *tenantConn) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
+	db, conn, err := t.inner.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t.wrap(ctx, db, conn)
+}
+
+// wrap makes db, the inner source's, the lease's. On the pinned connection
+// (test isolation) the lease is a savepoint in a transaction that outlives
+// it, so the prelude runs once, in the savepoint: every lease there sets
+// every parameter the pool's tenants use (engine.isoPre), and statements
+// run as they are.
+func (t *tenantConn) wrap(ctx context.Context, db DBTX, conn *pgxpool.Conn) (DBTX, *pgxpool.Conn, error) {
+	if !t.inner.drains() {
+		t.db = db
+		return t, conn, nil
+	}
+	if _, err := db.Exec(ctx, t.pre.sql, t.pre.args...); err != nil {
+		// The savepoint failed: the release rolls it back.
+		return nil, nil, errors.Join(err, t.inner.release(ctx, conn, nil))
+	}
+	return db, conn, nil
+}
+
+func (t *tenantConn) release(parent context.Context, conn *pgxpool.Conn, txs []pgx.Tx) error {
+	return t.inner.release(parent, conn, txs)
+}
+
+func (t *tenantConn) renew(ctx context.Context, conn *pgxpool.Conn) (DBTX, *pgxpool.Conn, error) {
+	db, conn, err := t.inner.renew(ctx, conn)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t.wrap(ctx, db, conn)
+}
+
+func (t *tenantConn) drains() bool { return t.inner.drains() }
+
+// send sends sql behind the prelude and reads the prelude's result: what
+// is left is the statement's.
+func (t *tenantConn) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	b := &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{t.pre.queued(), {SQL: sql, Arguments: args}}}
+	br := t.db.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close() // the same error
+		return nil, err
+	}
+	return br, nil
+}
+
+// unprepared reports whether err is a batch's failure to prepare (parse) a
+// statement, before anything of it ran. pgx's statement caching modes
+// prepare a statement new to the connection before the batch executes, so
+// before the prelude set search_path: such a statement runs once in an
+// explicit transaction that begins with the prelude, which prepares it
+// there (and caches it), and later in one batch. PostgreSQL parses a
+// prepared statement again when search_path changed since it was planned.
+func unprepared(err error) bool {
+	var pe pgx.ErrPreprocessingBatch
+	return errors.As(err, &pe)
+}
+
+// Exec runs sql in its own transaction, behind the prelude.
+func (t *tenantConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	br, err := t.send(ctx, sql, args)
+	if unprepared(err) {
+		return t.execInTx(ctx, sql, args)
+	}
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+// Query runs sql in its own transaction, behind the prelude. Closing the
+// rows, or reading them to the end, ends the batch.
+func (t *tenantConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	br, err := t.send(ctx, sql, args)
+	if unprepared(err) {
+		return t.queryInTx(ctx, sql, args) //nolint:rowserrcheck // the caller owns the rows
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query() //nolint:rowserrcheck // the caller owns the rows
+	if err != nil {
+		if rows != nil {
+			rows.Close()
+		}
+		_ = br.Close() // the same error
+		return nil, err
+	}
+	return &batchRows{Rows: rows, end: br.Close}, nil
+}
+
+// execInTx runs sql in a transaction of its own (see unprepared).
+func (t *tenantConn) execInTx(ctx context.Context, sql string, args []any) (pgconn.CommandTag, error) {
+	tx, err := t.Begin(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := tx.Exec(ctx, sql, args...)
+	return tag, errors.Join(err, endTx(ctx, tx, err))
+}
+
+// queryInTx runs sql in a transaction of its own (see unprepared), which
+// ends with the rows.
+func (t *tenantConn) queryInTx(ctx context.Context, sql string, args []any) (pgx.Rows, error) {
+	tx, err := t.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, sql, args...) //nolint:rowserrcheck // the caller owns the rows
+	if err != nil {
+		return nil, errors.Join(err, endTx(ctx, tx, err))
+	}
+	return &batchRows{Rows: rows, end: func() error { return endTx(ctx, tx, rows.Err()) }}, nil
+}
+
+// QueryRow runs sql in its own transaction, behind the prelude.
+func (t *tenantConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := t.Query(ctx, sql, args...) //nolint:rowserrcheck // rowsRow's Scan checks it
+	if err != nil {
+		return errRow{err}
+	}
+	return rowsRow{rows}
+}
+
+// SendBatch sends b behind the prelude, which it queues first in b. A
+// transaction b begins (Batch.BeginTx) takes in the prelude: PostgreSQL
+// includes the statements a BEGIN follows in its transaction.
+func (t *tenantConn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	queued := b.QueuedQueries
+	b.QueuedQueries = slices.Insert(slices.Clone(queued), 0, t.pre.queued())
+	br := t.db.SendBatch(ctx, b)
+	_, err := br.Exec()
+	if !unprepared(err) || br.Tx() != nil {
+		// Any other error is the batch's: every later result reports it.
+		return br
+	}
+	_ = br.Close() // the same error as err
+	// Again, in a transaction, as new queries: pgx recorded the failed
+	// statements in these.
+	again := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, len(queued))}
+	for i, q := range queued {
+		again.QueuedQueries[i] = &pgx.QueuedQuery{SQL: q.SQL, Arguments: q.Arguments, Fn: q.Fn}
+	}
+	tx, err := t.Begin(ctx)
+	if err != nil {
+		return pgx.FailedBatchResults(again, err)
+	}
+	return &txBatch{BatchResults: tx.SendBatch(ctx, again), ctx: ctx, tx: tx}
+}
+
+// endTx commits tx, or rolls it back if err (the statement's) is set.
+func endTx(ctx context.Context, tx pgx.Tx, err error) error {
+	if err != nil {
+		return ignoreClosed(tx.Rollback(ctx))
+	}
+	return tx.Commit(ctx)
+}
+
+// CopyFrom copies in a transaction of its own, which it commits.
+func (t *tenantConn) CopyFrom(ctx context.Context, name pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	tx, err := t.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := tx.CopyFrom(ctx, name, cols, src)
+	if err != nil {
+		return 0, errors.Join(err, ignoreClosed(tx.Rollback(ctx)))
+	}
+	return n, tx.Commit(ctx)
+}
+
+// Begin begins a transaction that starts with the prelude: in one round
+// trip on a pool connection.
+func (t *tenantConn) Begin(ctx context.Context) (pgx.Tx, error) {
+	conn, ok := t.db.(*pgxpool.Conn)
+	if !ok {
+		// The pinned savepoint: a nested savepoint, then the prelude.
+		tx, err := t.db.Begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, t.pre.sql, t.pre.args...); err != nil {
+			return nil, errors.Join(err, ignoreClosed(tx.Rollback(ctx)))
+		}
+		return tx, nil
+	}
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.QueuedQueries = append(b.QueuedQueries, t.pre.queued())
+	br := conn.SendBatch(ctx, b)
+	tx := br.Tx()
+	if err := br.Close(); err != nil {
+		// A failed begin leaves the transaction closed already.
+		return nil, errors.Join(err, ignoreClosed(tx.Rollback(ctx)))
+	}
+	return tx, nil
+}
+
+// ignoreClosed drops pgx.ErrTxClosed: the transaction had ended already.
+func ignoreClosed(err error) error {
+	if errors.Is(err, pgx.ErrTxClosed) {
+		return nil
+	}
+	return err
+}
