@@ -40,9 +40,7 @@ func TestSharedPoolBehindPgBouncerNeverCross(t *testing.T) {
 			opts := map[string]any{"default_query_exec_mode": mode, "pool_max_conns": 4}
 			e := openConf(t, loadConf(t, sharedEngines(b.URL(strings.TrimPrefix(u.Path, "/")), opts)))
 			neverCross(t, crossingApp(e))
-			pool, err := e.Engine("saas")
-			require.NoError(t, err)
-			noLeftovers(t, pool, 2)
+			noLeftovers(t, e, 2)
 		})
 	}
 }

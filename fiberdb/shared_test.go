@@ -9,7 +9,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -86,6 +85,14 @@ func sharedEngines(url string, opts map[string]any) map[string]any {
 	return engines
 }
 
+// openShared opens the engines of sharedEngines on a new sharedDatabase,
+// connecting as its role, and returns them with the database's superuser URL.
+func openShared(t *testing.T, opts map[string]any) (e *fiberdb.Engines, dsn string) {
+	t.Helper()
+	dsn, role := sharedDatabase(t)
+	return openConf(t, loadConf(t, sharedEngines(asRole(t, dsn, role), opts))), dsn
+}
+
 // sees answers what tenant can read: the names in its schema's items, or
 // the tenants of the docs rows its policy lets through.
 func sees(ctx context.Context, db fiberdb.DBTX, tenant string) (string, error) {
@@ -103,12 +110,15 @@ func sees(ctx context.Context, db fiberdb.DBTX, tenant string) (string, error) {
 	return *s, nil
 }
 
-// noLeftovers checks every server connection behind pool, which has n at
-// most: it holds all of them at once, each in a transaction (so that a
-// transaction pooler must give each its own), and reads the settings there.
-func noLeftovers(t *testing.T, pool *pgxpool.Pool, n int) {
+// noLeftovers checks every server connection behind the pool of "saas",
+// which has n at most: it holds all of them at once, each in a transaction
+// (so that a transaction pooler must give each its own), and reads the
+// settings there.
+func noLeftovers(t *testing.T, e *fiberdb.Engines, n int) {
 	t.Helper()
 	ctx := t.Context()
+	pool, err := e.Engine("saas")
+	require.NoError(t, err)
 	var txs []pgx.Tx
 	defer func() {
 		for _, tx := range txs {
@@ -145,9 +155,8 @@ func TestSharedPoolTenantsSeeOnlyTheirOwn(t *testing.T) {
 	for _, mode := range execModes {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			dsn, role := sharedDatabase(t)
-			opts := map[string]any{"default_query_exec_mode": mode}
-			seeOnlyTheirOwn(t, openConf(t, loadConf(t, sharedEngines(asRole(t, dsn, role), opts))))
+			e, _ := openShared(t, map[string]any{"default_query_exec_mode": mode})
+			seeOnlyTheirOwn(t, e)
 		})
 	}
 }
@@ -205,15 +214,12 @@ func seeOnlyTheirOwn(t *testing.T, e *fiberdb.Engines) {
 		require.NoError(t, btx.Rollback(ctx))
 		require.NoError(t, release())
 	}
-	pool, err := e.Engine("saas")
-	require.NoError(t, err)
-	noLeftovers(t, pool, 2)
+	noLeftovers(t, e, 2)
 }
 
 func TestSharedPoolWritesPersistAsOnAnOwnPool(t *testing.T) {
 	t.Parallel()
-	dsn, role := sharedDatabase(t)
-	e := openConf(t, loadConf(t, sharedEngines(asRole(t, dsn, role), nil)))
+	e, dsn := openShared(t, nil)
 	app := newApp(fiberdb.Config{Engines: e})
 	app.Post("/", func(c *fiber.Ctx) error {
 		db, err := fiberdb.Conn(c)
@@ -323,21 +329,16 @@ func TestSharedPoolTenantsNeverCross(t *testing.T) {
 	for _, mode := range execModes {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			dsn, role := sharedDatabase(t)
-			opts := map[string]any{"default_query_exec_mode": mode}
-			e := openConf(t, loadConf(t, sharedEngines(asRole(t, dsn, role), opts)))
+			e, _ := openShared(t, map[string]any{"default_query_exec_mode": mode})
 			neverCross(t, crossingApp(e))
-			pool, err := e.Engine("saas")
-			require.NoError(t, err)
-			noLeftovers(t, pool, 2)
+			noLeftovers(t, e, 2)
 		})
 	}
 }
 
 func TestSharedPoolUnderTestIsolation(t *testing.T) {
 	t.Parallel()
-	dsn, role := sharedDatabase(t)
-	e := openConf(t, loadConf(t, sharedEngines(asRole(t, dsn, role), nil)))
+	e, _ := openShared(t, nil)
 	ctx := t.Context()
 	rollback, err := e.TestIsolation(ctx)
 	require.NoError(t, err)
@@ -373,15 +374,12 @@ func TestSharedPoolUnderTestIsolation(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "acme", got, "the isolated insert was rolled back")
 	require.NoError(t, release())
-	pool, err := e.Engine("saas")
-	require.NoError(t, err)
-	noLeftovers(t, pool, 1)
+	noLeftovers(t, e, 1)
 }
 
 func TestSharedPoolEngineIsNotHandedOut(t *testing.T) {
 	t.Parallel()
-	dsn, role := sharedDatabase(t)
-	e := openConf(t, loadConf(t, sharedEngines(asRole(t, dsn, role), nil)))
+	e, _ := openShared(t, nil)
 	_, err := e.Engine("acme")
 	require.ErrorIs(t, err, fiberdb.ErrSharedPool)
 	assert.True(t, strings.Contains(err.Error(), `"acme"`), err)
