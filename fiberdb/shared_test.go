@@ -385,3 +385,39 @@ func TestSharedPoolEngineIsNotHandedOut(t *testing.T) {
 	assert.True(t, strings.Contains(err.Error(), `"acme"`), err)
 	assert.NotContains(t, e.Stats().Pools, "acme", "a shared tenant has no pool of its own")
 }
+
+func TestSharedPoolApplyChangesATenantNotThePool(t *testing.T) {
+	t.Parallel()
+	dsn, role := sharedDatabase(t)
+	url := asRole(t, dsn, role)
+	e := openConf(t, loadConf(t, sharedEngines(url, nil)))
+	ctx := t.Context()
+	before, err := e.Engine("saas")
+	require.NoError(t, err)
+
+	// A request holding acme's connection while Apply moves acme to the
+	// globex schema finishes on the old settings.
+	held, release, err := e.Acquire(ctx, "acme")
+	require.NoError(t, err)
+	engines := sharedEngines(url, nil)
+	acme, ok := engines["acme"].(map[string]any)
+	require.True(t, ok)
+	acme["search_path"] = "globex"
+	require.NoError(t, e.Apply(ctx, loadConf(t, engines)))
+	got, err := scalar[string](ctx, held, "select string_agg(name, ',') from items")
+	require.NoError(t, err)
+	assert.Equal(t, "acme", got, "a held connection keeps the settings it was acquired with")
+	require.NoError(t, release())
+
+	db, release, err := e.Acquire(ctx, "acme")
+	require.NoError(t, err)
+	got, err = scalar[string](ctx, db, "select string_agg(name, ',') from items")
+	require.NoError(t, err)
+	assert.Equal(t, "globex", got, "a new acquire has the new search_path")
+	require.NoError(t, release())
+
+	after, err := e.Engine("saas")
+	require.NoError(t, err)
+	assert.Same(t, before, after, "the pool engine, unchanged, keeps its pool")
+	assert.Empty(t, e.Stats().Draining, "a shared tenant has no pool to drain")
+}
