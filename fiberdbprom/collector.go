@@ -49,7 +49,9 @@ type Options struct {
 // "engine" label, one series per engine whose pool is open (pools open on
 // first use and may close again: FIBERDB.max_open_pools, pool_idle_timeout;
 // a reopened pool's counters start again from zero, which Prometheus' rate
-// treats as a counter reset):
+// treats as a counter reset). A tenant that shares another engine's pool
+// (engine key pool) has no series of its own: its connections count once,
+// in the pool engine's; its resolutions and 429s carry its own name:
 //
 //	fiberdb_pool_acquired_conns                    gauge    connections in use
 //	fiberdb_pool_idle_conns                        gauge    connections idle in the pool
