@@ -1293,8 +1293,11 @@ func TestFaultIdleSessionEndedIsRetried(t *testing.T) {
 		require.NoError(t, err)
 		var pid int32
 		poll(t, "the statement to start", func() bool {
+			// Running for 10× the retry window, so that its end can never
+			// pass for a session that was already over.
 			err := admin.QueryRow(t.Context(), `SELECT pid FROM pg_stat_activity
-				WHERE datname = $1 AND query = 'SELECT pg_sleep(60)' AND state = 'active'`,
+				WHERE datname = $1 AND query = 'SELECT pg_sleep(60)' AND state = 'active'
+				AND now() - query_start > interval '250 milliseconds'`,
 				pool.Config().ConnConfig.Database).Scan(&pid)
 			return err == nil
 		})
