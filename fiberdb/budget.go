@@ -109,6 +109,11 @@ func await[T any](ctx context.Context, b *budget, try func() (T, error)) (T, err
 		v, err = try()
 		if !errors.Is(err, ErrBudgetExhausted) {
 			b.freed.unwatch()
+			if err != nil && ctx.Err() != nil {
+				// The deadline came while a try was under way (pgxpool
+				// answers ctx's error): the wait for the budget timed out.
+				b.timeouts.Add(1)
+			}
 			return v, err
 		}
 		select {

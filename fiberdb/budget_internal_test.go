@@ -164,3 +164,24 @@ func TestBudgetAwaitPolls(t *testing.T) {
 		require.LessOrEqual(t, time.Since(start), time.Second+budgetPoll)
 	})
 }
+
+// A deadline that ends a try under way, rather than the wait between two,
+// is a timeout of the budget's wait too (pgxpool answers ctx's error).
+func TestBudgetAwaitDeadlineDuringTry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(1, nil)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		tries := 0
+		_, err := await(ctx, b, func() (struct{}, error) {
+			if tries++; tries == 1 {
+				return struct{}{}, ErrBudgetExhausted
+			}
+			<-ctx.Done() // the second try is still running when the deadline comes
+			return struct{}{}, ctx.Err()
+		})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.EqualValues(t, 1, b.timeouts.Load())
+		require.EqualValues(t, 0, b.freed.waiters.Load())
+	})
+}
