@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,91 +25,212 @@ import (
 // max_connections when the budget is sized below it.
 //
 // Over budget, a new connection first takes the slot of an idle connection
-// of any pool, which it closes (evict). When no pool has an idle connection,
-// the dial fails at once with [ErrBudgetExhausted]: a dial runs detached from
-// the acquire that caused it (pgxpool finishes a connect in the background
-// after its caller gave up), so waiting belongs to the acquire, which calls
-// [budget.await] with the request's deadline and tries again.
+// of the least recently used pool that has one, which it closes (evict).
+// When no pool has an idle connection, the dial fails at once with
+// [ErrBudgetExhausted]: a dial runs detached from the acquire that caused it
+// (pgxpool finishes a connect in the background after its caller gave up),
+// so waiting belongs to the acquire, which queues in [await] with the
+// request's deadline.
+//
+// Waiters are served in arrival order, one at a time, as PgBouncer serves
+// its clients: a slot that frees is handed to the oldest waiter that has
+// none (release), which dials with it; a connection that goes idle wakes one
+// waiter (idle), which either takes it from its own pool or evicts it. No
+// waiter wakes to find that another took what woke it, and a new acquire
+// never takes a slot a waiter is owed.
 type budget struct {
 	max  int64
-	used atomic.Int64
+	used atomic.Int64 // slots taken, handed-out ones included; written under mu
 	peak atomic.Int64
 
 	// evict closes one idle connection of some pool and reports whether it
 	// did; nil when nothing can be evicted.
 	evict func(ctx context.Context) bool
 
-	freed broadcast // a slot may have freed, or a connection gone idle
+	mu      sync.Mutex
+	queue   []*budgetWaiter // oldest first
+	waiting atomic.Int64    // len(queue), for the release path's check without mu
 
 	evictions atomic.Uint64
 	waits     atomic.Uint64
 	timeouts  atomic.Uint64
 }
 
-// budgetPoll bounds how long an acquire waits before it looks again. Slots
-// free and connections go idle with a signal when fiberdb itself releases
-// them; a connection that a caller of [Engines.Engine] releases straight to
-// its pool sends none, so waiters also poll.
+// budgetPoll bounds how long the waiter owed the next slot waits before it
+// looks again. Slots free and connections go idle with a signal when
+// fiberdb itself releases them; a connection that a caller of
+// [Engines.Engine] releases straight to its pool sends none, and that
+// waiter finds it by evicting it.
 const budgetPoll = 20 * time.Millisecond
 
 func newBudget(maxConns int, evict func(ctx context.Context) bool) *budget {
 	return &budget{max: int64(maxConns), evict: evict}
 }
 
-// tryReserve takes a slot if one is free.
-func (b *budget) tryReserve() bool {
-	for {
-		n := b.used.Load()
-		if n >= b.max {
-			return false
-		}
-		if b.used.CompareAndSwap(n, n+1) {
-			for p := b.peak.Load(); n >= p && !b.peak.CompareAndSwap(p, n+1); p = b.peak.Load() {
-			}
-			return true
-		}
+// take counts a slot. The caller holds mu.
+func (b *budget) take() {
+	n := b.used.Add(1)
+	for p := b.peak.Load(); n > p && !b.peak.CompareAndSwap(p, n); p = b.peak.Load() {
 	}
 }
 
+// tryReserve takes a slot for a dial by w (nil: an acquire that is not
+// waiting): the slot handed to w, or a free one. Every queued waiter holds a
+// slot while any is free (join, release), so a free slot is owed to no one.
+func (b *budget) tryReserve(w *budgetWaiter) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if w != nil && w.slot {
+		w.slot = false // the dial's socket holds it now
+		return true
+	}
+	if b.used.Load() < b.max {
+		b.take()
+		return true
+	}
+	return false
+}
+
 // reserve takes a slot for a connection about to be dialled, evicting idle
-// connections to make room. It never waits.
+// connections to make room. It never waits. ctx carries the waiter the dial
+// is for, if any (withWaiter).
 func (b *budget) reserve(ctx context.Context) error {
-	for !b.tryReserve() {
-		// The evicted connection's slot is free now, unless another dial took
-		// it first; each round closes one more idle connection, so this ends.
+	w := waiterFrom(ctx)
+	for !b.tryReserve(w) {
 		if b.evict == nil || !b.evict(ctx) {
 			return ErrBudgetExhausted
 		}
 		b.evictions.Add(1)
+		// The evicted connection's slot went to the oldest waiter without
+		// one, which may be w; or it is free, unless another dial took it
+		// first. While others wait, one eviction is this dial's share: it
+		// waits in line for the next.
+		if b.tryReserve(w) {
+			return nil
+		}
+		if b.waiting.Load() > 0 {
+			return ErrBudgetExhausted
+		}
 	}
 	return nil
 }
 
-// release gives a slot back.
+// release gives a slot back: to the oldest waiter without one, else free.
 func (b *budget) release() {
-	b.used.Add(-1)
-	b.signal()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.pass()
 }
 
-// signal wakes the acquires waiting for a slot.
-func (b *budget) signal() { b.freed.signal() }
+// pass hands a slot to the oldest waiter without one, or frees it. The
+// caller holds mu.
+func (b *budget) pass() {
+	for _, w := range b.queue {
+		if !w.slot {
+			w.slot = true
+			w.wake()
+			return
+		}
+	}
+	b.used.Add(-1)
+}
+
+// idle tells the waiters that a connection of p went idle: the oldest
+// waiter for p takes it from p; else the oldest waiter without a slot
+// evicts it (or an idle connection less recently used). It costs one atomic
+// load when nobody waits, which is the release path's case.
+func (b *budget) idle(p *pooled) {
+	if b.waiting.Load() == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var first *budgetWaiter
+	for _, w := range b.queue {
+		if w.pool == p {
+			w.wake()
+			return
+		}
+		if first == nil && !w.slot {
+			first = w
+		}
+	}
+	if first != nil {
+		first.wake()
+	}
+}
+
+// join queues w, with a free slot if there is one.
+func (b *budget) join(w *budgetWaiter) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used.Load() < b.max {
+		b.take()
+		w.slot = true
+		w.wake()
+	}
+	b.queue = append(b.queue, w)
+	b.waiting.Add(1)
+}
+
+// leave takes w out of the queue and hands on the slot it holds unused.
+func (b *budget) leave(w *budgetWaiter) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if i := slices.Index(b.queue, w); i >= 0 {
+		b.queue = slices.Delete(b.queue, i, i+1)
+		b.waiting.Add(-1)
+	}
+	if w.slot {
+		w.slot = false
+		b.pass()
+	}
+}
+
+// owed reports whether w is the oldest waiter without a slot: the one the
+// next freed slot goes to, and the only one that polls.
+func (b *budget) owed(w *budgetWaiter) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, q := range b.queue {
+		if !q.slot {
+			return q == w
+		}
+	}
+	return false
+}
 
 // await runs try until it succeeds or fails for a reason other than the
-// budget, waiting between tries for a slot to free or a connection to go
-// idle. When ctx ends first it returns try's last error joined with ctx's.
-func await[T any](ctx context.Context, b *budget, try func() (T, error)) (T, error) {
-	v, err := try()
+// budget. Over budget, the acquire queues (join) and tries again when woken:
+// handed a slot, which its dial takes (try's ctx carries the waiter), or
+// told that a connection went idle. When ctx ends first it returns try's
+// last error joined with ctx's.
+func await[T any](ctx context.Context, b *budget, p *pooled, try func(ctx context.Context) (T, error)) (T, error) {
+	v, err := try(ctx)
 	if !errors.Is(err, ErrBudgetExhausted) {
 		return v, err
 	}
 	b.waits.Add(1)
+	w := &budgetWaiter{pool: p, woken: make(chan struct{}, 1)}
+	b.join(w)
+	defer b.leave(w)
+	wctx := withWaiter(ctx, w)
 	poll := time.NewTimer(budgetPoll)
 	defer poll.Stop()
 	for {
-		changed := b.freed.watch()
-		v, err = try()
+		select {
+		case <-w.woken:
+		case <-poll.C:
+			poll.Reset(budgetPoll)
+			if !b.owed(w) {
+				continue // an older waiter looks first
+			}
+		case <-ctx.Done():
+			b.timeouts.Add(1)
+			return v, errors.Join(err, context.Cause(ctx))
+		}
+		v, err = try(wctx)
 		if !errors.Is(err, ErrBudgetExhausted) {
-			b.freed.unwatch()
 			if err != nil && ctx.Err() != nil {
 				// The deadline came while a try was under way (pgxpool
 				// answers ctx's error): the wait for the budget timed out.
@@ -116,16 +238,6 @@ func await[T any](ctx context.Context, b *budget, try func() (T, error)) (T, err
 			}
 			return v, err
 		}
-		select {
-		case <-changed:
-		case <-poll.C:
-		case <-ctx.Done():
-			b.freed.unwatch()
-			b.timeouts.Add(1)
-			return v, errors.Join(err, context.Cause(ctx))
-		}
-		b.freed.unwatch()
-		poll.Reset(budgetPoll)
 	}
 }
 

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -114,7 +116,7 @@ func TestBudgetAwait(t *testing.T) {
 		held, err := newDialer(b, p).dial(t.Context(), "tcp", "x")
 		require.NoError(t, err)
 
-		try := func() (net.Conn, error) { return newDialer(b, p).dial(t.Context(), "tcp", "x") }
+		try := func(ctx context.Context) (net.Conn, error) { return newDialer(b, p).dial(ctx, "tcp", "x") }
 
 		// Released after 1s: the waiter gets the slot then, not before.
 		go func() {
@@ -124,7 +126,7 @@ func TestBudgetAwait(t *testing.T) {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
-		c, err := await(ctx, b, try)
+		c, err := await(ctx, b, nil, try)
 		require.NoError(t, err)
 		require.Equal(t, time.Second, time.Since(start), "woken by the release itself")
 		require.EqualValues(t, 1, b.waits.Load())
@@ -132,17 +134,121 @@ func TestBudgetAwait(t *testing.T) {
 		// Nothing frees: the wait ends with the context, and says why.
 		ctx2, cancel2 := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel2()
-		_, err = await(ctx2, b, try)
+		_, err = await(ctx2, b, nil, try)
 		require.ErrorIs(t, err, ErrBudgetExhausted)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.EqualValues(t, 1, b.timeouts.Load())
-		require.EqualValues(t, 0, b.freed.waiters.Load(), "no waiter left registered")
+		require.Zero(t, b.waiting.Load(), "no waiter left queued")
 		require.NoError(t, c.Close())
+		require.Zero(t, b.used.Load())
+	})
+}
+
+// Waiters get freed slots in the order they came, one slot each, and a new
+// acquire does not take a slot a waiter is owed.
+func TestBudgetAwaitFIFO(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &pipeDial{}
+		defer p.closeAll()
+		b := newBudget(2, nil)
+		var held []net.Conn
+		for range 2 {
+			c, err := newDialer(b, p).dial(t.Context(), "tcp", "x")
+			require.NoError(t, err)
+			held = append(held, c)
+		}
+		try := func(ctx context.Context) (net.Conn, error) { return newDialer(b, p).dial(ctx, "tcp", "x") }
+		var order []int
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		got := make([]net.Conn, 3)
+		for i := range 3 {
+			wg.Go(func() {
+				c, err := await(t.Context(), b, nil, try)
+				assert.NoError(t, err)
+				mu.Lock()
+				order = append(order, i)
+				got[i] = c
+				mu.Unlock()
+			})
+			synctest.Wait() // queued before the next one comes
+		}
+		require.EqualValues(t, 3, b.waiting.Load())
+
+		require.NoError(t, held[0].Close())
+		synctest.Wait()
+		_, err := try(t.Context())
+		require.ErrorIs(t, err, ErrBudgetExhausted, "the slot went to the oldest waiter, not to a newcomer")
+		require.NoError(t, held[1].Close())
+		synctest.Wait()
+		require.Equal(t, []int{0, 1}, order, "oldest first")
+		require.EqualValues(t, 1, b.waiting.Load())
+		require.EqualValues(t, 2, b.used.Load())
+
+		require.NoError(t, got[0].Close())
+		wg.Wait()
+		require.Equal(t, []int{0, 1, 2}, order)
+		require.NoError(t, got[1].Close())
+		require.NoError(t, got[2].Close())
+		require.Zero(t, b.used.Load(), "every slot came back once")
+		require.Zero(t, b.waiting.Load())
+	})
+}
+
+// A connection that goes idle wakes the oldest waiter of its pool, which
+// takes it without a slot; a slot handed to a waiter that then needs none
+// goes on to the next.
+func TestBudgetIdleWakesWaiterOfItsPool(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(1, nil)
+		b.used.Store(1)
+		poolA, poolB := &pooled{}, &pooled{}
+		var idleA atomic.Bool
+		tries := map[*pooled]*atomic.Int32{poolA: {}, poolB: {}}
+		try := func(p *pooled) func(ctx context.Context) (struct{}, error) {
+			return func(ctx context.Context) (struct{}, error) {
+				tries[p].Add(1)
+				if p == poolA && idleA.CompareAndSwap(true, false) {
+					return struct{}{}, nil // the idle connection, no dial
+				}
+				if !b.tryReserve(waiterFrom(ctx)) {
+					return struct{}{}, ErrBudgetExhausted
+				}
+				return struct{}{}, nil
+			}
+		}
+		var wg sync.WaitGroup
+		doneB := make(chan struct{})
+		wg.Go(func() {
+			_, err := await(t.Context(), b, poolB, try(poolB))
+			assert.NoError(t, err)
+			close(doneB)
+		})
+		synctest.Wait()
+		wg.Go(func() {
+			_, err := await(t.Context(), b, poolA, try(poolA))
+			assert.NoError(t, err)
+		})
+		synctest.Wait()
+		require.EqualValues(t, 2, b.waiting.Load())
+
+		idleA.Store(true)
+		b.idle(poolA)
+		synctest.Wait()
+		require.EqualValues(t, 1, b.waiting.Load(), "A's waiter took A's idle connection")
+		require.EqualValues(t, 1, tries[poolB].Load(), "B's waiter was not woken for it")
+
+		b.release()
+		<-doneB
+		wg.Wait()
+		require.EqualValues(t, 1, b.used.Load(), "B's waiter holds the slot")
+		require.Zero(t, b.waiting.Load())
 	})
 }
 
 // A connection released without a signal (a caller of Engines.Engine
-// releasing to its pool) is still found by polling.
+// releasing to its pool) is still found: the waiter owed the next slot
+// polls.
 func TestBudgetAwaitPolls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBudget(1, nil)
@@ -154,8 +260,8 @@ func TestBudgetAwaitPolls(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		start := time.Now()
-		_, err := await(ctx, b, func() (struct{}, error) {
-			if !b.tryReserve() {
+		_, err := await(ctx, b, nil, func(ctx context.Context) (struct{}, error) {
+			if !b.tryReserve(waiterFrom(ctx)) {
 				return struct{}{}, ErrBudgetExhausted
 			}
 			return struct{}{}, nil
@@ -170,11 +276,13 @@ func TestBudgetAwaitPolls(t *testing.T) {
 func TestBudgetAwaitDeadlineDuringTry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBudget(1, nil)
+		b.used.Store(1)
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		tries := 0
-		_, err := await(ctx, b, func() (struct{}, error) {
-			if tries++; tries == 1 {
+		_, err := await(ctx, b, nil, func(ctx context.Context) (struct{}, error) {
+			tries++
+			if tries == 1 {
 				return struct{}{}, ErrBudgetExhausted
 			}
 			<-ctx.Done() // the second try is still running when the deadline comes
@@ -182,6 +290,6 @@ func TestBudgetAwaitDeadlineDuringTry(t *testing.T) {
 		})
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.EqualValues(t, 1, b.timeouts.Load())
-		require.EqualValues(t, 0, b.freed.waiters.Load())
+		require.Zero(t, b.waiting.Load())
 	})
 }

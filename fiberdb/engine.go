@@ -38,6 +38,7 @@ type engine struct {
 	refs    atomic.Int64
 	pool    atomic.Pointer[pooled] // nil while closed
 	used    atomic.Int64           // the coarse clock at the last acquire
+	order   atomic.Int64           // the pool set's count of acquires at the last one (under a budget)
 	pinned  atomic.Bool            // handed out by Engines.Engine: eviction leaves it open
 	retired atomic.Bool            // replaced or removed by Apply
 
@@ -183,14 +184,11 @@ func (eng *engine) unref() {
 	}
 }
 
-// drop gives back eng's own reference. Any holder's end may free room for
-// an acquire waiting on the budget or for a pool.
+// drop gives back eng's own reference. The last holder's end may let an
+// acquire waiting for a pool (max_open_pools) close this one.
 func (eng *engine) drop() {
 	if eng.refs.Add(-1) == 0 {
 		eng.set.pools.signal()
-	}
-	if b := eng.set.budget; b != nil {
-		b.signal()
 	}
 }
 

@@ -115,7 +115,7 @@ func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engin
 	if err != nil {
 		return nil, err
 	}
-	e.pools = newPoolSet(e, conf.MaxOpenPools, conf.PoolIdleTimeout)
+	e.pools = newPoolSet(e, conf.MaxOpenPools, conf.PoolIdleTimeout, conf.MaxTotalConns > 0)
 	if conf.MaxTotalConns > 0 {
 		e.budget = newBudget(conf.MaxTotalConns, e.pools.evictConn)
 	}
@@ -377,7 +377,7 @@ func (e *Engines) Stats() Stats {
 	if b := e.budget; b != nil {
 		s.Budget = BudgetStats{
 			Max: int(b.max), InUse: int(b.used.Load()), Peak: int(b.peak.Load()),
-			Waiting: int(b.freed.waiters.Load()), Waits: b.waits.Load(),
+			Waiting: int(b.waiting.Load()), Waits: b.waits.Load(),
 			Timeouts: b.timeouts.Load(), Evictions: b.evictions.Load(),
 		}
 	}

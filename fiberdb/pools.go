@@ -1,9 +1,11 @@
 package fiberdb
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,8 +31,10 @@ type poolSet struct {
 	maxOpen int           // max_open_pools; 0: no limit
 	idle    time.Duration // pool_idle_timeout; 0: pools stay open
 	tracks  bool          // acquires record when they ran (LRU, idle timeout)
+	orders  bool          // acquires record their order (the budget's evictions)
 
 	clock atomic.Int64 // coarse monotonic time in ns, advanced by the reaper
+	uses  atomic.Int64 // acquires so far, when orders
 
 	mu     sync.Mutex
 	live   map[*engine]struct{} // engines whose pool is open
@@ -48,9 +52,9 @@ type poolSet struct {
 // use for the whole AcquireTimeout.
 var errPoolsFull = errors.New("every pool FIBERDB.max_open_pools allows is in use")
 
-func newPoolSet(e *Engines, maxOpen int, idle time.Duration) *poolSet {
+func newPoolSet(e *Engines, maxOpen int, idle time.Duration, budgeted bool) *poolSet {
 	ps := &poolSet{
-		e: e, maxOpen: maxOpen, idle: idle, tracks: maxOpen > 0 || idle > 0,
+		e: e, maxOpen: maxOpen, idle: idle, tracks: maxOpen > 0 || idle > 0, orders: budgeted,
 		live: map[*engine]struct{}{}, draining: map[*pooled]*engine{},
 		stop: make(chan struct{}), reaped: make(chan struct{}),
 	}
@@ -64,9 +68,15 @@ func newPoolSet(e *Engines, maxOpen int, idle time.Duration) *poolSet {
 }
 
 // touch records that eng is being used, for LRU and the idle timeout. It
-// writes only when the coarse clock moved, so that a busy engine's cache
-// line is not written by every acquire.
+// writes the time only when the coarse clock moved, so that a busy engine's
+// cache line is not written by every acquire. Under a budget it also
+// records the acquire's order: the budget evicts the idle connection of the
+// pool used longest ago, and a second's resolution cannot tell a hot
+// tenant's pool from one used once in that second.
 func (ps *poolSet) touch(eng *engine) {
+	if ps.orders {
+		eng.order.Store(ps.uses.Add(1))
+	}
 	if !ps.tracks {
 		return
 	}
@@ -225,9 +235,6 @@ func (ps *poolSet) closeLater(eng *engine, p *pooled) {
 		delete(ps.draining, p)
 		ps.mu.Unlock()
 		ps.signal()
-		if b := ps.e.budget; b != nil {
-			b.signal()
-		}
 	})
 }
 
@@ -298,31 +305,26 @@ func (ps *poolSet) count() (open int, draining map[string]*pgxpool.Stat) {
 
 // evictConn closes one idle connection of the least recently used pool
 // that has one, to make room in the budget, and reports whether it did.
+// Pools are tried in the order of their engines' last acquire: a pool
+// whose connections are all busy was used recently, so the first pools
+// tried are the ones most likely to have an idle connection.
 func (ps *poolSet) evictConn(ctx context.Context) bool {
-	for tried := map[*engine]bool{}; ; {
-		ps.mu.Lock()
-		var victim *engine
-		var pool *pgxpool.Pool
-		for eng := range ps.live {
-			p := eng.pool.Load()
-			if tried[eng] || p == nil || p.pool.Stat().IdleConns() == 0 {
-				continue
-			}
-			if victim == nil || eng.used.Load() < victim.used.Load() {
-				victim, pool = eng, p.pool
-			}
+	ps.mu.Lock()
+	pools := make([]lruPool, 0, len(ps.live))
+	for eng := range ps.live {
+		if p := eng.pool.Load(); p != nil {
+			pools = append(pools, lruPool{order: eng.order.Load(), pool: p.pool})
 		}
-		ps.mu.Unlock()
-		if victim == nil {
-			return false
-		}
-		tried[victim] = true
-		conns := pool.AcquireAllIdle(ctx)
+	}
+	ps.mu.Unlock()
+	slices.SortFunc(pools, func(a, b lruPool) int { return cmp.Compare(a.order, b.order) })
+	for _, p := range pools {
+		conns := p.pool.AcquireAllIdle(ctx)
 		if len(conns) == 0 {
-			continue // taken meanwhile
+			continue
 		}
-		// Closing the socket gives its budget slot back at once; the pool
-		// then destroys the closed connection on release.
+		// Closing the socket gives its budget slot back; the pool then
+		// destroys the closed connection on release.
 		closeErr := conns[0].Conn().Close(ctx)
 		for _, c := range conns {
 			c.Release()
@@ -331,6 +333,13 @@ func (ps *poolSet) evictConn(ctx context.Context) bool {
 			return true
 		}
 	}
+	return false
+}
+
+// lruPool is an open pool and its engine's last acquire, for evictConn.
+type lruPool struct {
+	order int64
+	pool  *pgxpool.Pool
 }
 
 // expire stops every connection of every pool still closing: see

@@ -51,7 +51,7 @@ func (p *pooled) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
 	if p.budget == nil {
 		conn, err = p.pool.Acquire(ctx)
 	} else {
-		conn, err = await(ctx, p.budget, func() (*pgxpool.Conn, error) { return p.pool.Acquire(ctx) })
+		conn, err = await(ctx, p.budget, p, p.pool.Acquire)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -64,10 +64,18 @@ func (*pooled) drains() bool { return false }
 // renew resets the pool before taking another connection: what ended
 // conn's session (most often a server restart) ended its idle neighbours'
 // too, and pgxpool checks only those idle for over a second.
-func (p pooled) renew(ctx context.Context, conn *pgxpool.Conn) (DBTX, *pgxpool.Conn, error) {
+func (p *pooled) renew(ctx context.Context, conn *pgxpool.Conn) (DBTX, *pgxpool.Conn, error) {
 	conn.Release()
 	p.pool.Reset()
 	return p.acquire(ctx)
+}
+
+// idle tells acquires waiting for the budget that a connection of the pool
+// went idle, or closed.
+func (p *pooled) idle() {
+	if p.budget != nil {
+		p.budget.idle(p)
+	}
 }
 
 // errCannotRenew: the source has no other connection to give.
@@ -75,8 +83,9 @@ var errCannotRenew = errors.New("connection cannot be renewed")
 
 // release rolls back what the holder left open and releases the connection;
 // pgxpool destroys one that is closed, busy with unread results, or still in
-// a transaction.
-func (*pooled) release(parent context.Context, conn *pgxpool.Conn, txs []pgx.Tx) error {
+// a transaction. An acquire waiting for the budget then hears of it.
+func (p *pooled) release(parent context.Context, conn *pgxpool.Conn, txs []pgx.Tx) error {
+	defer p.idle()
 	defer conn.Release()
 	pg := conn.Conn().PgConn()
 	if pg.IsClosed() || pg.IsBusy() {
