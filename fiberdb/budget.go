@@ -211,7 +211,7 @@ func await[T any](ctx context.Context, b *budget, p *pooled, try func(ctx contex
 		return v, err
 	}
 	b.waits.Add(1)
-	w := &budgetWaiter{pool: p, woken: make(chan struct{}, 1)}
+	w := newBudgetWaiter(ctx, p)
 	b.join(w)
 	defer b.leave(w)
 	wctx := withWaiter(ctx, w)

@@ -293,3 +293,23 @@ func TestBudgetAwaitDeadlineDuringTry(t *testing.T) {
 		require.Zero(t, b.waiting.Load())
 	})
 }
+
+// A waiter may evict a spared pool's connection once it has waited half the
+// time its deadline gave it, or a second without one.
+func TestBudgetWaiterImpatient(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Second)
+		defer cancel()
+		w := newBudgetWaiter(ctx, nil)
+		time.Sleep(2*time.Second - time.Nanosecond)
+		require.False(t, w.impatient())
+		time.Sleep(time.Nanosecond)
+		require.True(t, w.impatient(), "half of 4s")
+
+		w = newBudgetWaiter(t.Context(), nil)
+		time.Sleep(patience - time.Nanosecond)
+		require.False(t, w.impatient())
+		time.Sleep(time.Nanosecond)
+		require.True(t, w.impatient(), "no deadline: patience")
+	})
+}

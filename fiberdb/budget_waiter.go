@@ -1,6 +1,9 @@
 package fiberdb
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // budgetWaiter is one acquire queued in a [budget] for a slot: the pool it
 // acquires from, and the slot handed to it, until its dial takes it. The
@@ -10,6 +13,33 @@ type budgetWaiter struct {
 	pool  *pooled
 	woken chan struct{} // buffered: a wake while the waiter tries is kept for its next wait
 	slot  bool          // under budget.mu
+	since time.Time     // when it queued
+	until time.Time     // its acquire's deadline; zero: none
+}
+
+// newBudgetWaiter makes the waiter of an acquire for p that waits within
+// ctx.
+func newBudgetWaiter(ctx context.Context, p *pooled) *budgetWaiter {
+	w := &budgetWaiter{pool: p, woken: make(chan struct{}, 1), since: time.Now()}
+	w.until, _ = ctx.Deadline()
+	return w
+}
+
+// patience is how long a waiter without a deadline waits before it is
+// impatient.
+const patience = time.Second
+
+// impatient reports whether the waiter has waited half the time its
+// acquire's deadline gave it, or patience without a deadline: it may then
+// evict the idle connections of the most used pools too
+// (poolSet.evictConn). A dial's context has the acquire's values but not
+// its deadline (pgxpool connects in the background), hence until.
+func (w *budgetWaiter) impatient() bool {
+	waited := time.Since(w.since)
+	if !w.until.IsZero() {
+		return waited >= time.Until(w.until)
+	}
+	return waited >= patience
 }
 
 // wake wakes the waiter, or leaves it woken.

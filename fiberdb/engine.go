@@ -39,6 +39,7 @@ type engine struct {
 	pool    atomic.Pointer[pooled] // nil while closed
 	used    atomic.Int64           // the coarse clock at the last acquire
 	order   atomic.Int64           // the pool set's count of acquires at the last one (under a budget)
+	freq    atomic.Int64           // acquires, halved every second (under a budget)
 	pinned  atomic.Bool            // handed out by Engines.Engine: eviction leaves it open
 	retired atomic.Bool            // replaced or removed by Apply
 

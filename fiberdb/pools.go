@@ -31,7 +31,7 @@ type poolSet struct {
 	maxOpen int           // max_open_pools; 0: no limit
 	idle    time.Duration // pool_idle_timeout; 0: pools stay open
 	tracks  bool          // acquires record when they ran (LRU, idle timeout)
-	orders  bool          // acquires record their order (the budget's evictions)
+	orders  bool          // acquires record their order and count (the budget's evictions)
 
 	clock atomic.Int64 // coarse monotonic time in ns, advanced by the reaper
 	uses  atomic.Int64 // acquires so far, when orders
@@ -58,7 +58,7 @@ func newPoolSet(e *Engines, maxOpen int, idle time.Duration, budgeted bool) *poo
 		live: map[*engine]struct{}{}, draining: map[*pooled]*engine{},
 		stop: make(chan struct{}), reaped: make(chan struct{}),
 	}
-	if !ps.tracks {
+	if !ps.tracks && !ps.orders {
 		close(ps.reaped)
 		return ps
 	}
@@ -69,13 +69,13 @@ func newPoolSet(e *Engines, maxOpen int, idle time.Duration, budgeted bool) *poo
 
 // touch records that eng is being used, for LRU and the idle timeout. It
 // writes the time only when the coarse clock moved, so that a busy engine's
-// cache line is not written by every acquire. Under a budget it also
-// records the acquire's order: the budget evicts the idle connection of the
-// pool used longest ago, and a second's resolution cannot tell a hot
-// tenant's pool from one used once in that second.
+// cache line is not written by every acquire. Under a budget it also counts
+// the acquire and records its order, which decide the pool whose idle
+// connection the budget evicts (evictConn).
 func (ps *poolSet) touch(eng *engine) {
 	if ps.orders {
 		eng.order.Store(ps.uses.Add(1))
+		eng.freq.Add(1)
 	}
 	if !ps.tracks {
 		return
@@ -134,6 +134,7 @@ func (ps *poolSet) newPool(ctx context.Context, eng *engine) (*pooled, error) {
 		return nil, fmt.Errorf("open pool: %w", err)
 	}
 	p := &pooled{pool: pool, budget: ps.e.budget}
+	eng.freq.Store(0) // counts from before the pool last closed were not decayed
 	eng.pool.Store(p)
 	ps.live[eng] = struct{}{}
 	return p, nil
@@ -255,9 +256,10 @@ func (ps *poolSet) retire(eng *engine) {
 func (ps *poolSet) signal() { ps.idled.signal() }
 
 // reap advances the coarse clock by its period on every tick and closes
-// pools idle for longer than pool_idle_timeout, until Close. It runs only
-// when max_open_pools or pool_idle_timeout is set. The clock counts ticks,
-// not wall time, so that it only ever moves forward.
+// pools idle for longer than pool_idle_timeout, until Close; under a budget
+// it halves the engines' use counts every second. It runs only when
+// max_open_pools, pool_idle_timeout or max_total_conns is set. The clock
+// counts ticks, not wall time, so that it only ever moves forward.
 func (ps *poolSet) reap() {
 	defer close(ps.reaped)
 	period := time.Second
@@ -271,11 +273,24 @@ func (ps *poolSet) reap() {
 		case <-ps.stop:
 			return
 		case <-tick.C:
-			ps.clock.Add(int64(period))
+			now := ps.clock.Add(int64(period))
 			if ps.idle > 0 {
-				ps.closeIdleSince(ps.clock.Load() - int64(ps.idle))
+				ps.closeIdleSince(now - int64(ps.idle))
+			}
+			if ps.orders && now/int64(time.Second) != (now-int64(period))/int64(time.Second) {
+				ps.decay()
 			}
 		}
+	}
+}
+
+// decay halves the use count of every engine with an open pool, so that
+// evictConn weighs the last seconds' traffic, not the process's.
+func (ps *poolSet) decay() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for eng := range ps.live {
+		eng.freq.Add(-eng.freq.Load() / 2) // keeps acquires counted meanwhile
 	}
 }
 
@@ -303,22 +318,51 @@ func (ps *poolSet) count() (open int, draining map[string]*pgxpool.Stat) {
 	return len(ps.live), draining
 }
 
-// evictConn closes one idle connection of the least recently used pool
-// that has one, to make room in the budget, and reports whether it did.
-// Pools are tried in the order of their engines' last acquire: a pool
-// whose connections are all busy was used recently, so the first pools
-// tried are the ones most likely to have an idle connection.
+// evictConn closes one idle connection of the least used pool that has
+// one, to make room in the budget, and reports whether it did.
+//
+// Least used is least often, then least recently: pools are ranked by
+// their engines' acquires in the last seconds (freq, which the reaper
+// halves every second), ties broken by the last acquire. Tenants' traffic
+// is skewed, a few hot and a long tail, and under overload every tenant's
+// connection is idle now and then, between one request and the next: an
+// eviction that takes a hot tenant's connection makes that tenant connect
+// again a moment later. So the most used pools, together up to half the
+// budget's connections, are spared; the tail's connections, each used for
+// a request or two, recycle among the tail. A waiter that has waited half
+// its time (budgetWaiter.impatient) takes a spared pool's idle connection
+// too: sparing hot tenants must not fail a request while a connection is
+// idle. A pool whose every connection has a holder waiting is never
+// evicted from: its connection is idle only between one holder's release
+// and the next one's wake-up.
 func (ps *poolSet) evictConn(ctx context.Context) bool {
 	ps.mu.Lock()
 	pools := make([]lruPool, 0, len(ps.live))
 	for eng := range ps.live {
 		if p := eng.pool.Load(); p != nil {
-			pools = append(pools, lruPool{order: eng.order.Load(), pool: p.pool})
+			pools = append(pools, lruPool{
+				freq: eng.freq.Load(), order: eng.order.Load(), pool: p.pool,
+				size: int64(eng.pc.MaxConns), wanted: eng.refs.Load() >= int64(eng.pc.MaxConns),
+			})
 		}
 	}
 	ps.mu.Unlock()
-	slices.SortFunc(pools, func(a, b lruPool) int { return cmp.Compare(a.order, b.order) })
+	slices.SortFunc(pools, func(a, b lruPool) int {
+		return cmp.Or(cmp.Compare(a.freq, b.freq), cmp.Compare(a.order, b.order))
+	})
+	spared := len(pools) // pools[spared:] are the most used, within half the budget
+	for kept := int64(0); spared > 0; spared-- {
+		if kept += pools[spared-1].size; kept > ps.e.budget.max/2 {
+			break
+		}
+	}
+	if w := waiterFrom(ctx); w == nil || !w.impatient() {
+		pools = pools[:spared]
+	}
 	for _, p := range pools {
+		if p.wanted {
+			continue
+		}
 		conns := p.pool.AcquireAllIdle(ctx)
 		if len(conns) == 0 {
 			continue
@@ -336,10 +380,12 @@ func (ps *poolSet) evictConn(ctx context.Context) bool {
 	return false
 }
 
-// lruPool is an open pool and its engine's last acquire, for evictConn.
+// lruPool is an open pool and how much its engine is used, for evictConn.
 type lruPool struct {
-	order int64
-	pool  *pgxpool.Pool
+	freq, order int64
+	pool        *pgxpool.Pool
+	size        int64 // pool_max_conns
+	wanted      bool  // a holder for each of its connections
 }
 
 // expire stops every connection of every pool still closing: see

@@ -342,3 +342,54 @@ func TestOpenTenThousandEnginesConnectsNothing(t *testing.T) {
 	require.Equal(t, fiber.StatusOK, status)
 	require.Len(t, e.Stats().Pools, 1, "the one tenant used has a pool, the 9,999 others none")
 }
+
+// Under a budget, the eviction spares the most used pools (up to half the
+// budget's connections) and takes a less used pool's idle connection, even
+// one idle for longer; a waiter that has waited half its time takes a
+// spared pool's idle connection when no other is idle.
+func TestBudgetSparesTheMostUsedPool(t *testing.T) {
+	t.Parallel()
+	role := limitedRole(t, 4)
+	e := scaleEngines(t, 4, role, map[string]any{"max_total_conns": 4}, map[string]any{"pool_max_conns": 2})
+	ctx := t.Context()
+	hold := func(engine string) func() error {
+		db, release, err := e.Acquire(ctx, engine)
+		require.NoError(t, err)
+		_, err = db.Exec(ctx, "select 1")
+		require.NoError(t, err)
+		return release
+	}
+	// t1 then t0 take two connections each, which go idle; t0 is then used
+	// far more, and most recently. t1 is used last so that recency alone
+	// would evict t0's.
+	for _, engine := range []string{"t0", "t1"} {
+		r1, r2 := hold(engine), hold(engine)
+		require.NoError(t, errors.Join(r1(), r2()))
+	}
+	for range 20 {
+		require.NoError(t, use(ctx, e, "t0", "select 1"))
+	}
+	require.NoError(t, use(ctx, e, "t1", "select 1"))
+
+	release2 := hold("t2") // over budget: evicts
+	s := e.Stats()
+	require.Equal(t, 2, int(s.Pools["t0"].IdleConns()), "the most used pool is spared")
+	require.Equal(t, 1, int(s.Pools["t1"].IdleConns()), "the less used pool's idle connection made room")
+
+	// t1's last idle connection goes to t3; t2 and t3 keep theirs busy. Now
+	// only t0 has idle connections: a new acquire waits rather than take
+	// one, and takes one once it has waited half its time
+	// (budgetWaiter.impatient has the timing, under synctest).
+	release3 := hold("t3")
+	t.Cleanup(func() { require.NoError(t, errors.Join(release2(), release3())) })
+	require.Equal(t, 2, int(e.Stats().Pools["t0"].IdleConns()))
+	waits := e.Stats().Budget.Waits
+	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	db, release, err := e.Acquire(waitCtx, "t1")
+	require.NoError(t, err, "an idle connection of a spared pool serves a waiter rather than letting it fail")
+	_, err = db.Exec(ctx, "select 1")
+	require.NoError(t, errors.Join(err, release()))
+	require.Equal(t, waits+1, e.Stats().Budget.Waits, "it waited: t0's connections were spared at first")
+	require.Equal(t, 1, int(e.Stats().Pools["t0"].IdleConns()))
+}
