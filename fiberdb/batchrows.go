@@ -4,11 +4,13 @@ import "github.com/jackc/pgx/v5"
 
 // batchRows are the rows of a statement a [tenantConn] sent as a batch
 // behind its prelude, or ran in a transaction of its own: when they are
-// closed, or read to the end, end closes the batch (which reads its last
-// reply and frees the connection) or ends the transaction.
+// closed, or read to the end, they close the batch's results (which reads
+// its last reply and frees the connection), or end runs and ends the
+// transaction.
 type batchRows struct {
 	pgx.Rows
-	end     func() error
+	results pgx.BatchResults // the batch's; nil in a transaction of its own
+	end     func() error     // without results: ends the transaction
 	done    bool
 	doneErr error
 }
@@ -41,6 +43,11 @@ func (r *batchRows) finish() {
 		return
 	}
 	r.done = true
+	if r.results != nil {
+		// Not a method value in end: that would cost every statement an allocation.
+		r.doneErr = r.results.Close()
+		return
+	}
 	r.doneErr = r.end()
 }
 

@@ -80,15 +80,15 @@ func (t *tenantConn) renew(ctx context.Context, conn *pgxpool.Conn) (DBTX, *pgxp
 func (t *tenantConn) drains() bool { return t.inner.drains() }
 
 // send sends sql behind the prelude and reads the prelude's result: what
-// is left is the statement's.
-func (t *tenantConn) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
-	b := &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{t.pre.queued(), {SQL: sql, Arguments: args}}}
-	br := t.db.SendBatch(ctx, b)
+// is left of the batch's results is the statement's.
+func (t *tenantConn) send(ctx context.Context, sql string, args []any) (*stmtBatch, pgx.BatchResults, error) {
+	s := newStmtBatch(t.pre, sql, args)
+	br := t.db.SendBatch(ctx, &s.batch)
 	if _, err := br.Exec(); err != nil {
 		_ = br.Close() // the same error
-		return nil, err
+		return nil, nil, err
 	}
-	return br, nil
+	return s, br, nil
 }
 
 // unprepared reports whether err is a batch's failure to prepare (parse) a
@@ -99,13 +99,16 @@ func (t *tenantConn) send(ctx context.Context, sql string, args []any) (pgx.Batc
 // there (and caches it), and later in one batch. PostgreSQL parses a
 // prepared statement again when search_path changed since it was planned.
 func unprepared(err error) bool {
+	if err == nil {
+		return false // before errors.As, whose target would escape on every statement
+	}
 	var pe pgx.ErrPreprocessingBatch
 	return errors.As(err, &pe)
 }
 
 // Exec runs sql in its own transaction, behind the prelude.
 func (t *tenantConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	br, err := t.send(ctx, sql, args)
+	_, br, err := t.send(ctx, sql, args)
 	if unprepared(err) {
 		return t.execInTx(ctx, sql, args)
 	}
@@ -122,7 +125,7 @@ func (t *tenantConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 // Query runs sql in its own transaction, behind the prelude. Closing the
 // rows, or reading them to the end, ends the batch.
 func (t *tenantConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	br, err := t.send(ctx, sql, args)
+	s, br, err := t.send(ctx, sql, args)
 	if unprepared(err) {
 		return t.queryInTx(ctx, sql, args) //nolint:rowserrcheck // the caller owns the rows
 	}
@@ -137,7 +140,8 @@ func (t *tenantConn) Query(ctx context.Context, sql string, args ...any) (pgx.Ro
 		_ = br.Close() // the same error
 		return nil, err
 	}
-	return &batchRows{Rows: rows, end: br.Close}, nil
+	s.rows = batchRows{Rows: rows, results: br}
+	return &s.rows, nil
 }
 
 // execInTx runs sql in a transaction of its own (see unprepared).
