@@ -20,7 +20,9 @@ import (
 //     sent as one batch behind the prelude: a batch up to its Sync is one
 //     implicit transaction (one multi-statement query under simple_protocol),
 //     so the settings last exactly as long as the statement, in the same
-//     round trip.
+//     round trip. One with a per-call option (see optioned), or that a
+//     statement cache cannot prepare before the prelude (see unprepared),
+//     runs in a transaction of its own instead.
 //   - Begin sends BEGIN and the prelude as one batch (Batch.BeginTx); on the
 //     pinned savepoint, which cannot begin a batch transaction, it runs the
 //     prelude after the savepoint.
@@ -98,16 +100,42 @@ func (t *tenantConn) send(ctx context.Context, sql string, args []any) (*stmtBat
 // explicit transaction that begins with the prelude, which prepares it
 // there (and caches it), and later in one batch. PostgreSQL parses a
 // prepared statement again when search_path changed since it was planned.
+//
+// Only the server's refusal counts: a batch that fails to encode a query's
+// arguments (pgx's "build" step) after it queued the prelude has closed
+// the connection already, and its error is the caller's to see.
 func unprepared(err error) bool {
 	if err == nil {
-		return false // before errors.As, whose target would escape on every statement
+		return false // before errors.As, whose targets would escape on every statement
 	}
 	var pe pgx.ErrPreprocessingBatch
-	return errors.As(err, &pe)
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pe) && errors.As(err, &pgErr)
+}
+
+// optioned reports whether args begin with a per-call option of pgx's
+// Query and Exec that a batch does not take (a query exec mode, result
+// formats): pgx would send it as an argument. Such a statement runs in a
+// transaction of its own, where pgx honours it, as on a pool of its own.
+func optioned(args []any) bool {
+	for _, a := range args {
+		switch a.(type) {
+		case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:
+			return true
+		case pgx.QueryRewriter:
+			// A batch takes it; an option may follow.
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // Exec runs sql in its own transaction, behind the prelude.
 func (t *tenantConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if optioned(args) {
+		return t.execInTx(ctx, sql, args)
+	}
 	_, br, err := t.send(ctx, sql, args)
 	if unprepared(err) {
 		return t.execInTx(ctx, sql, args)
@@ -125,6 +153,9 @@ func (t *tenantConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 // Query runs sql in its own transaction, behind the prelude. Closing the
 // rows, or reading them to the end, ends the batch.
 func (t *tenantConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if optioned(args) {
+		return t.queryInTx(ctx, sql, args) //nolint:rowserrcheck // the caller owns the rows
+	}
 	s, br, err := t.send(ctx, sql, args)
 	if unprepared(err) {
 		return t.queryInTx(ctx, sql, args) //nolint:rowserrcheck // the caller owns the rows
@@ -144,7 +175,8 @@ func (t *tenantConn) Query(ctx context.Context, sql string, args ...any) (pgx.Ro
 	return &s.rows, nil
 }
 
-// execInTx runs sql in a transaction of its own (see unprepared).
+// execInTx runs sql in a transaction of its own (see unprepared and
+// optioned).
 func (t *tenantConn) execInTx(ctx context.Context, sql string, args []any) (pgconn.CommandTag, error) {
 	tx, err := t.Begin(ctx)
 	if err != nil {
@@ -154,8 +186,8 @@ func (t *tenantConn) execInTx(ctx context.Context, sql string, args []any) (pgco
 	return tag, errors.Join(err, endTx(ctx, tx, err))
 }
 
-// queryInTx runs sql in a transaction of its own (see unprepared), which
-// ends with the rows.
+// queryInTx runs sql in a transaction of its own (see unprepared and
+// optioned), which ends with the rows.
 func (t *tenantConn) queryInTx(ctx context.Context, sql string, args []any) (pgx.Rows, error) {
 	tx, err := t.Begin(ctx)
 	if err != nil {
