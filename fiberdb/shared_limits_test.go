@@ -1,9 +1,11 @@
 package fiberdb_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -13,8 +15,8 @@ import (
 // and row-level security"), against the same statements on a pool of one's
 // own.
 
-// allExecModes are execModes and describe_exec: how a statement travels
-// differs in each.
+// allExecModes are execModes and describe_exec: the statement caches differ
+// in each.
 var allExecModes = append([]string{"describe_exec"}, execModes...)
 
 func TestSharedPoolHonoursPerCallOptions(t *testing.T) {
@@ -60,6 +62,74 @@ func TestSharedPoolArgumentErrorIsPgxs(t *testing.T) {
 			_, err = db.Exec(ctx, "select $1::int4", struct{}{})
 			require.ErrorContains(t, err, "unable to encode", "pgx's error, not the closed connection's")
 			require.NoError(t, release())
+		})
+	}
+}
+
+func TestSharedPoolRefusesWhatCannotRunInATransactionBlock(t *testing.T) {
+	t.Parallel()
+	for _, mode := range allExecModes {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			e, _ := openShared(t, map[string]any{"default_query_exec_mode": mode})
+			ctx := t.Context()
+			db, release, err := e.Acquire(ctx, "acme")
+			require.NoError(t, err)
+			for _, sql := range []string{"vacuum items", "create index concurrently on items (name)"} {
+				_, err = db.Exec(ctx, sql)
+				var pgErr *pgconn.PgError
+				require.ErrorAs(t, err, &pgErr, sql)
+				assert.Equal(t, "25001", pgErr.Code, "%s: active_sql_transaction", sql)
+			}
+			require.NoError(t, release())
+
+			// The pool engine's own connection runs statements as they are.
+			db, release, err = e.Acquire(ctx, "saas")
+			require.NoError(t, err)
+			_, err = db.Exec(ctx, "vacuum acme.items")
+			require.NoError(t, err, "on the pool engine")
+			require.NoError(t, release())
+		})
+	}
+}
+
+// TestSharedPoolStatementCacheIsPerConnection runs one SQL text, with a
+// parameter and a result of the column's type, in two schemas whose column
+// types differ, on one connection: pgx's statement caches key a
+// description by SQL text per connection, not per search_path.
+func TestSharedPoolStatementCacheIsPerConnection(t *testing.T) {
+	t.Parallel()
+	for _, mode := range allExecModes {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			e, dsn := openShared(t, map[string]any{"default_query_exec_mode": mode, "pool_max_conns": 1})
+			ctx := t.Context()
+			admin, err := pgx.Connect(ctx, dsn)
+			require.NoError(t, err)
+			defer admin.Close(context.WithoutCancel(ctx))
+			_, err = admin.Exec(ctx, "alter table globex.items alter column name type int4 using 7")
+			require.NoError(t, err)
+
+			var failed []error
+			for range 2 {
+				for tenant, name := range map[string]any{"acme": "acme", "globex": 7} {
+					db, release, err := e.Acquire(ctx, tenant)
+					require.NoError(t, err)
+					var got any
+					err = db.QueryRow(ctx, "select name from items where name = $1", name).Scan(&got)
+					if err == nil {
+						assert.EqualValues(t, name, got, tenant)
+					} else {
+						failed = append(failed, err)
+					}
+					require.NoError(t, release())
+				}
+			}
+			if mode == "cache_statement" || mode == "cache_describe" {
+				assert.NotEmpty(t, failed, "a cached description serves the other schema")
+			} else {
+				assert.Empty(t, failed, "every statement is described")
+			}
 		})
 	}
 }

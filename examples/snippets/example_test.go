@@ -65,6 +65,21 @@ func Example_requestConnections() {
 	})
 }
 
+// README, "Schema per tenant and row-level security": what cannot run in a
+// transaction block runs on the pool engine's connection.
+func Example_poolEngineMaintenance() {
+	var engines *fiberdb.Engines // from fiberdb.Open
+	vacuum := func(ctx context.Context) error {
+		db, release, err := engines.Acquire(ctx, "saas") // the pool engine: statements run as they are
+		if err != nil {
+			return err
+		}
+		_, err = db.Exec(ctx, "VACUUM acme.items")
+		return errors.Join(err, release())
+	}
+	_ = vacuum
+}
+
 // README, "Caveats": a body stream acquires its own connection.
 func Example_stream() {
 	var engines *fiberdb.Engines // from fiberdb.Open
