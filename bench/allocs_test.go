@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fiberdb/fiberdb/fiberdb"
+	"github.com/fiberdb/fiberdb/fiberdbtest"
 	"github.com/fiberdb/fiberdb/internal/benchapp"
 )
 
@@ -42,4 +43,27 @@ func TestDBAllocs(t *testing.T) {
 	baseline := testing.AllocsPerRun(200, base.next)
 	base.check(t)
 	require.Equal(t, baseline+1, fdb, "allocations per request, against the baseline's")
+}
+
+// TestSharedDBAllocs guards a shared-pool tenant's SELECT 1: at most 25
+// allocations more than an own pool's request (31 before its batch, queries
+// and rows became one). Most are pgx's batch against its plain query: its
+// pipeline keeps its state in container/list elements.
+func TestSharedDBAllocs(t *testing.T) {
+	engines := map[string]any{"default": map[string]any{"url": fiberdbtest.Database(t), "pool_max_conns": 1}}
+	for _, name := range []string{"own", "saas"} {
+		engines[name] = map[string]any{"url": fiberdbtest.Database(t), "pool_max_conns": 1, "hosts": []any{name + ".localhost"}}
+	}
+	engines["acme"] = map[string]any{
+		"pool": "saas", "search_path": "acme", "settings": map[string]any{"app.tenant": "acme"},
+		"hosts": []any{"acme.localhost"},
+	}
+	app := benchapp.FiberdbApp(open(t, engines))
+	own := newDriver(app, "own.localhost")
+	shared := newDriver(app, "acme.localhost")
+	ownAllocs := testing.AllocsPerRun(200, own.next)
+	sharedAllocs := testing.AllocsPerRun(200, shared.next)
+	own.check(t)
+	shared.check(t)
+	require.LessOrEqual(t, sharedAllocs, ownAllocs+25, "allocations per request, against an own pool's")
 }
