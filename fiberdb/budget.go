@@ -136,10 +136,12 @@ func (b *budget) pass() {
 }
 
 // idle tells the waiters that a connection of p went idle: the oldest
-// waiter for p takes it from p; else the oldest waiter without a slot
-// evicts it (or an idle connection less recently used). It costs one atomic
-// load when nobody waits, which is the release path's case.
-func (b *budget) idle(p *pooled) {
+// waiter for p takes it from p; else, unless p is spared, the oldest
+// waiter without a slot evicts it (or an idle connection less used). A
+// spared pool's connection is left to the owed waiter's poll, for when it
+// has waited long enough to take it. It costs one atomic load when nobody
+// waits, which is the release path's case.
+func (b *budget) idle(p *pooled, spared bool) {
 	if b.waiting.Load() == 0 {
 		return
 	}
@@ -155,7 +157,7 @@ func (b *budget) idle(p *pooled) {
 			first = w
 		}
 	}
-	if first != nil {
+	if first != nil && !spared {
 		first.wake()
 	}
 }

@@ -233,10 +233,19 @@ func TestBudgetIdleWakesWaiterOfItsPool(t *testing.T) {
 		require.EqualValues(t, 2, b.waiting.Load())
 
 		idleA.Store(true)
-		b.idle(poolA)
+		b.idle(poolA, false)
 		synctest.Wait()
 		require.EqualValues(t, 1, b.waiting.Load(), "A's waiter took A's idle connection")
 		require.EqualValues(t, 1, tries[poolB].Load(), "B's waiter was not woken for it")
+
+		// A connection of a spared pool is left to the owed waiter's poll,
+		// of another pool's: no wake, no try.
+		b.idle(&pooled{}, true)
+		synctest.Wait()
+		require.EqualValues(t, 1, tries[poolB].Load(), "B's waiter was not woken for a spared pool's connection")
+		b.idle(&pooled{}, false)
+		synctest.Wait()
+		require.EqualValues(t, 2, tries[poolB].Load(), "but is woken for any other pool's, to evict it")
 
 		b.release()
 		<-doneB

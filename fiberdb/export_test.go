@@ -20,6 +20,10 @@ func ReapIdle(e *Engines, d time.Duration) {
 	ps.closeIdleSince(ps.clock.Load() - int64(ps.idle))
 }
 
+// Decay halves e's use counts and marks the most used pools spared, as the
+// reaper does every second under a budget.
+func Decay(e *Engines) { e.pools.decay() }
+
 // OpenPool opens the named engine's pool as an acquire would, without
 // taking a connection from it.
 func OpenPool(ctx context.Context, e *Engines, name string) error {

@@ -285,12 +285,37 @@ func (ps *poolSet) reap() {
 }
 
 // decay halves the use count of every engine with an open pool, so that
-// evictConn weighs the last seconds' traffic, not the process's.
+// evictConn weighs the last seconds' traffic, not the process's, and marks
+// the most used pools, together up to half the budget's connections, as
+// spared.
+//
+// Tenants' traffic is skewed, a few hot and a long tail, and under
+// overload every tenant's connection is idle now and then, between one of
+// its requests and the next: an eviction that takes a hot tenant's
+// connection makes that tenant connect again a moment later. Spared, hot
+// tenants keep their connections, and the tail's connections, each used
+// for a request or two, recycle among the tail.
 func (ps *poolSet) decay() {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	type use struct {
+		freq int64
+		eng  *engine
+		p    *pooled
+	}
+	pools := make([]use, 0, len(ps.live))
 	for eng := range ps.live {
-		eng.freq.Add(-eng.freq.Load() / 2) // keeps acquires counted meanwhile
+		n := eng.freq.Load()
+		eng.freq.Add(-n / 2) // keeps acquires counted meanwhile
+		if p := eng.pool.Load(); p != nil {
+			pools = append(pools, use{freq: n, eng: eng, p: p})
+		}
+	}
+	slices.SortFunc(pools, func(a, b use) int { return cmp.Compare(b.freq, a.freq) })
+	kept := int64(0)
+	for _, u := range pools {
+		kept += int64(u.eng.pc.MaxConns)
+		u.p.spared.Store(kept <= ps.e.budget.max/2 && u.freq > 0)
 	}
 }
 
@@ -321,48 +346,31 @@ func (ps *poolSet) count() (open int, draining map[string]*pgxpool.Stat) {
 // evictConn closes one idle connection of the least used pool that has
 // one, to make room in the budget, and reports whether it did.
 //
-// Least used is least often, then least recently: pools are ranked by
-// their engines' acquires in the last seconds (freq, which the reaper
-// halves every second), ties broken by the last acquire. Tenants' traffic
-// is skewed, a few hot and a long tail, and under overload every tenant's
-// connection is idle now and then, between one request and the next: an
-// eviction that takes a hot tenant's connection makes that tenant connect
-// again a moment later. So the most used pools, together up to half the
-// budget's connections, are spared; the tail's connections, each used for
-// a request or two, recycle among the tail. A waiter that has waited half
-// its time (budgetWaiter.impatient) takes a spared pool's idle connection
-// too: sparing hot tenants must not fail a request while a connection is
-// idle. A pool whose every connection has a holder waiting is never
-// evicted from: its connection is idle only between one holder's release
-// and the next one's wake-up.
+// Least used is least often, then least recently: pools are tried in
+// order of their engines' acquires in the last seconds (freq, which the
+// reaper halves every second), ties broken by the last acquire. The most
+// used pools are spared (decay marks them), unless the waiter that evicts
+// has waited half its time (budgetWaiter.impatient): sparing hot tenants
+// must not fail a request while a connection is idle. A pool whose every
+// connection has a holder waiting is never evicted from: its connection is
+// idle only between one holder's release and the next one's wake-up.
 func (ps *poolSet) evictConn(ctx context.Context) bool {
+	w := waiterFrom(ctx)
+	all := w != nil && w.impatient()
 	ps.mu.Lock()
 	pools := make([]lruPool, 0, len(ps.live))
 	for eng := range ps.live {
-		if p := eng.pool.Load(); p != nil {
-			pools = append(pools, lruPool{
-				freq: eng.freq.Load(), order: eng.order.Load(), pool: p.pool,
-				size: int64(eng.pc.MaxConns), wanted: eng.refs.Load() >= int64(eng.pc.MaxConns),
-			})
+		p := eng.pool.Load()
+		if p == nil || (p.spared.Load() && !all) || eng.refs.Load() >= int64(eng.pc.MaxConns) {
+			continue
 		}
+		pools = append(pools, lruPool{freq: eng.freq.Load(), order: eng.order.Load(), pool: p.pool})
 	}
 	ps.mu.Unlock()
 	slices.SortFunc(pools, func(a, b lruPool) int {
 		return cmp.Or(cmp.Compare(a.freq, b.freq), cmp.Compare(a.order, b.order))
 	})
-	spared := len(pools) // pools[spared:] are the most used, within half the budget
-	for kept := int64(0); spared > 0; spared-- {
-		if kept += pools[spared-1].size; kept > ps.e.budget.max/2 {
-			break
-		}
-	}
-	if w := waiterFrom(ctx); w == nil || !w.impatient() {
-		pools = pools[:spared]
-	}
 	for _, p := range pools {
-		if p.wanted {
-			continue
-		}
 		conns := p.pool.AcquireAllIdle(ctx)
 		if len(conns) == 0 {
 			continue
@@ -384,8 +392,6 @@ func (ps *poolSet) evictConn(ctx context.Context) bool {
 type lruPool struct {
 	freq, order int64
 	pool        *pgxpool.Pool
-	size        int64 // pool_max_conns
-	wanted      bool  // a holder for each of its connections
 }
 
 // expire stops every connection of every pool still closing: see

@@ -3,6 +3,7 @@ package fiberdb
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -42,7 +43,8 @@ type source interface {
 // lease stores a pointer: handing it out as a source allocates nothing.
 type pooled struct {
 	pool   *pgxpool.Pool
-	budget *budget // nil: no budget
+	budget *budget     // nil: no budget
+	spared atomic.Bool // among the most used pools: the budget closes its idle connections last
 }
 
 func (p *pooled) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
@@ -74,7 +76,7 @@ func (p *pooled) renew(ctx context.Context, conn *pgxpool.Conn) (DBTX, *pgxpool.
 // went idle, or closed.
 func (p *pooled) idle() {
 	if p.budget != nil {
-		p.budget.idle(p)
+		p.budget.idle(p, p.spared.Load())
 	}
 }
 
