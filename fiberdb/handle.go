@@ -3,7 +3,6 @@ package fiberdb
 import (
 	"context"
 	"sync/atomic"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -101,7 +100,7 @@ func (h *handle) exec(tx pgx.Tx, ctx context.Context, sql string, args ...any) (
 	if tx != nil || !h.l.fresh {
 		return h.on(tx).Exec(ctx, sql, args...)
 	}
-	start := time.Now()
+	start := monotonic()
 	tag, err := h.l.db.Exec(ctx, sql, args...)
 	switch again, acqErr := h.l.retry(ctx, start, err); {
 	case again:
@@ -118,10 +117,10 @@ func (h *handle) query(tx pgx.Tx, ctx context.Context, sql string, args ...any) 
 		return nil, released(tx)
 	}
 	defer h.unlock()
-	var start time.Time
+	var start int64
 	first := tx == nil && h.l.fresh && !h.l.drain
 	if first {
-		start = time.Now()
+		start = monotonic()
 	}
 	rows, err := h.on(tx).Query(ctx, sql, args...)
 	if first {
@@ -157,7 +156,7 @@ func (h *handle) queryRow(tx pgx.Tx, ctx context.Context, sql string, args ...an
 	var row pgx.Row
 	switch {
 	case tx == nil && h.l.fresh && !h.l.drain:
-		start := time.Now()
+		start := monotonic()
 		row = h.l.db.QueryRow(ctx, sql, args...)
 		if !h.l.conn.Conn().PgConn().IsClosed() {
 			h.l.fresh = false
@@ -223,10 +222,10 @@ func (h *handle) begin(tx pgx.Tx, ctx context.Context) (pgx.Tx, error) {
 		return nil, released(tx)
 	}
 	defer h.unlock()
-	var start time.Time
+	var start int64
 	first := tx == nil && h.l.fresh
 	if first {
-		start = time.Now()
+		start = monotonic()
 	}
 	inner, err := h.on(tx).Begin(ctx)
 	if first {

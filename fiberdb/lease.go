@@ -129,17 +129,17 @@ func (l *lease) trackOpen(drain func()) {
 // in a transaction the server aborted, so running it again loses nothing.
 const sessionEndedWithin = 25 * time.Millisecond
 
-// retry decides, after the lease's first statement, which began at start and
-// failed with err, what to do about a connection that died. When the session
-// ended (or nothing was sent: pgconn.SafeToRetry), the dead connection is
-// replaced: the pool is reset, since a server restart leaves every idle
-// connection as dead as this one, and another connection is taken. If none
-// comes (the server is down), the statement fails with acqErr, the
-// AcquireError (a 503), as does every later one of the lease: nothing ran
-// twice. If one comes, the statement runs again (again) only if nothing of
-// it can have run: nothing was sent, or the error came back at once (see
-// sessionEndedWithin).
-func (l *lease) retry(ctx context.Context, start time.Time, err error) (again bool, acqErr error) {
+// retry decides, after the lease's first statement, which began at start (a
+// [monotonic] time) and failed with err, what to do about a connection that
+// died. When the session ended (or nothing was sent: pgconn.SafeToRetry),
+// the dead connection is replaced: the pool is reset, since a server restart
+// leaves every idle connection as dead as this one, and another connection
+// is taken. If none comes (the server is down), the statement fails with
+// acqErr, the AcquireError (a 503), as does every later one of the lease:
+// nothing ran twice. If one comes, the statement runs again (again) only if
+// nothing of it can have run: nothing was sent, or the error came back at
+// once (see sessionEndedWithin).
+func (l *lease) retry(ctx context.Context, start int64, err error) (again bool, acqErr error) {
 	l.fresh = false
 	var rerun bool
 	switch {
@@ -148,7 +148,7 @@ func (l *lease) retry(ctx context.Context, start time.Time, err error) (again bo
 	case pgconn.SafeToRetry(err):
 		rerun = true
 	case sessionEnded(err):
-		rerun = time.Since(start) < sessionEndedWithin
+		rerun = monotonic()-start < int64(sessionEndedWithin)
 	default:
 		return false, nil
 	}
