@@ -3,6 +3,7 @@ package fiberdb
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,13 +20,22 @@ type connSet struct {
 }
 
 // connClock is one connection's lease bound. A lease sets it when it
-// starts and clears it when it ends, which costs a lock and no timer; the
-// reaper reads it a few times a second.
+// starts and clears it when it ends, which costs an atomic store each (no
+// lock, no timer) unless the reaper stopped the connection; the reaper reads
+// it a few times a second.
+//
+// until and stopping are how end and the reaper agree without a lock on
+// end's fast path: end clears until, then reads stopping; the reaper sets
+// stopping, then reads until again before it stops the connection. Atomics
+// are sequentially consistent, so either the reaper sees until cleared and
+// leaves the connection alone, or end sees stopping and takes mu, which the
+// reaper holds until the deadline is set, to lift it.
 type connClock struct {
-	mu      sync.Mutex
-	conn    *pgx.Conn
-	until   int64 // UnixNano after which the lease's I/O must fail; 0: none
-	stopped bool  // the reaper or Close set a past deadline on the socket
+	mu       sync.Mutex // held by stop, by the reaper's check and by end's slow path
+	conn     *pgx.Conn
+	until    atomic.Int64 // monotonic time after which the lease's I/O must fail; 0: none
+	stopping atomic.Bool  // stopped, or about to be: end must take mu
+	stopped  bool         // the reaper or Close set a past deadline on the socket (under mu)
 }
 
 // clockKey is where a connection's clock lives in its pgconn CustomData.
@@ -67,43 +77,63 @@ func clockOf(conn *pgxpool.Conn) *connClock {
 	return cc
 }
 
-// start bounds the connection's I/O until until.
-func (cc *connClock) start(until time.Time) {
-	cc.mu.Lock()
-	cc.until = until.UnixNano()
-	cc.mu.Unlock()
-}
+// start bounds the connection's I/O until until, a [monotonic] time.
+func (cc *connClock) start(until int64) { cc.until.Store(until) }
 
 // end lifts the bound. A connection the reaper stopped but pgconn did not
 // close (no statement ran since) gets its deadline back.
 func (cc *connClock) end() {
+	cc.until.Store(0)
+	if !cc.stopping.Load() {
+		return
+	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	cc.until = 0
 	if cc.stopped && !cc.conn.PgConn().IsClosed() {
 		_ = cc.conn.PgConn().Conn().SetDeadline(time.Time{}) //nolint:errcheck // fails only on a closed socket, which the release destroys
 	}
 	cc.stopped = false
+	cc.stopping.Store(false)
 }
 
 // stop makes every read and write on the connection fail from now on, the
 // statement in progress included: its holder gets a timeout error at once,
-// and pgconn closes the connection.
+// and pgconn closes the connection. The caller holds mu.
 func (cc *connClock) stop(now time.Time) {
+	cc.stopping.Store(true)
 	cc.stopped = true
 	_ = cc.conn.PgConn().Conn().SetDeadline(now) //nolint:errcheck // fails only on a socket already closed
 }
 
+// expired stops the connection if its lease outlived its bound at now, a
+// [monotonic] time; t is now as a time.Time, for the socket's deadline.
+func (cc *connClock) expired(t time.Time, now int64) {
+	if u := cc.until.Load(); u == 0 || now < u {
+		return // the common case, read without the lock
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	u := cc.until.Load()
+	if u == 0 || now < u || cc.stopped {
+		return
+	}
+	cc.stopping.Store(true)
+	if cc.until.Load() != u {
+		// The lease ended (and perhaps another began) meanwhile: end did
+		// not see stopping, and must not need to.
+		cc.stopping.Store(false)
+		return
+	}
+	cc.stop(t)
+}
+
 // reap stops the connections whose lease outlived its bound.
 func (s *connSet) reap(now time.Time) {
+	mono := sinceEpoch(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, cc := range s.conns {
-		cc.mu.Lock()
-		if cc.until != 0 && now.UnixNano() >= cc.until && !cc.stopped {
-			cc.stop(now)
-		}
-		cc.mu.Unlock()
+		cc.expired(now, mono)
 	}
 }
 

@@ -94,7 +94,7 @@ func (l *lease) limit(d time.Duration) {
 	}
 	if cc := clockOf(l.conn); cc != nil {
 		l.clock = cc
-		cc.start(time.Now().Add(d))
+		cc.start(monotonic() + int64(d))
 		l.engine.set.reaper.start()
 	}
 }

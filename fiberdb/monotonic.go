@@ -9,5 +9,10 @@ import "time"
 var epoch = time.Now()
 
 // monotonic is the time in nanoseconds since epoch, for the timestamps of
-// the per-request hot path: the start of a lease's first statement.
+// the per-request hot path: a lease's QueryTimeout bound and the start of
+// its first statement.
 func monotonic() int64 { return int64(time.Since(epoch)) }
+
+// sinceEpoch is t on monotonic's clock, for the reaper to compare with a
+// lease's bound.
+func sinceEpoch(t time.Time) int64 { return int64(t.Sub(epoch)) }
