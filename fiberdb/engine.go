@@ -31,23 +31,31 @@ type engine struct {
 	isoPre atomic.Pointer[prelude] // under test isolation: pre, and a reset of what the pool's other tenants set
 	shares sharing                 // the config that made target and pre, for Apply
 
-	// refs counts the engine's holders: leases, acquires under way, and a
-	// TestIsolation pin. A pool is closed (by eviction, the idle timeout or
-	// retirement) only while refs is 0; see poolSet for how that check and
-	// a concurrent acquire agree.
-	refs    atomic.Int64
 	pool    atomic.Pointer[pooled] // nil while closed
 	used    atomic.Int64           // the coarse clock at the last acquire
 	order   atomic.Int64           // the pool set's count of acquires at the last one (under a budget)
 	freq    atomic.Int64           // acquires, halved every second (under a budget)
 	pinned  atomic.Bool            // handed out by Engines.Engine: eviction leaves it open
 	retired atomic.Bool            // replaced or removed by Apply
+	iso     isoSlot
 
-	iso      isoSlot
+	// refs and resolved are written by every request; everything above is
+	// read by every request and written rarely. The padding keeps them on
+	// a cache line of their own, so that a request on one core does not
+	// take the read-mostly line away from a request on another.
+	_ [64]byte
+
+	// refs counts the engine's holders: leases, acquires under way, and a
+	// TestIsolation pin. A pool is closed (by eviction, the idle timeout or
+	// retirement) only while refs is 0; see poolSet for how that check and
+	// a concurrent acquire agree.
+	refs     atomic.Int64
 	resolved atomic.Uint64
-	busy     atomic.Uint64 // acquires refused by tenant_max_concurrency (429)
-	failLog  logLimiter    // acquire failures
-	conns    connSet       // every open connection, for QueryTimeout and Close's force
+	_        [64]byte
+
+	busy    atomic.Uint64 // acquires refused by tenant_max_concurrency (429)
+	failLog logLimiter    // acquire failures
+	conns   connSet       // every open connection, for QueryTimeout and Close's force
 }
 
 // errRetired is what a retired engine answers internally; acquire turns it
