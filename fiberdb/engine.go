@@ -33,16 +33,15 @@ type engine struct {
 
 	pool    atomic.Pointer[pooled] // nil while closed
 	used    atomic.Int64           // the coarse clock at the last acquire
-	order   atomic.Int64           // the pool set's count of acquires at the last one (under a budget)
-	freq    atomic.Int64           // acquires, halved every second (under a budget)
 	pinned  atomic.Bool            // handed out by Engines.Engine: eviction leaves it open
 	retired atomic.Bool            // replaced or removed by Apply
 	iso     isoSlot
 
-	// refs and resolved are written by every request; everything above is
-	// read by every request and written rarely. The padding keeps them on
-	// a cache line of their own, so that a request on one core does not
-	// take the read-mostly line away from a request on another.
+	// The fields from refs to freq are written by every request (order and
+	// freq only under a budget); everything above is read by every request
+	// and written rarely. The padding keeps them on cache lines of their
+	// own, so that a request on one core does not take the read-mostly line
+	// away from a request on another.
 	_ [64]byte
 
 	// refs counts the engine's holders: leases, acquires under way, and a
@@ -51,6 +50,8 @@ type engine struct {
 	// a concurrent acquire agree.
 	refs     atomic.Int64
 	resolved atomic.Uint64
+	order    atomic.Int64 // the pool set's count of acquires at the last one (under a budget)
+	freq     atomic.Int64 // acquires, halved every second (under a budget)
 	_        [64]byte
 
 	busy    atomic.Uint64 // acquires refused by tenant_max_concurrency (429)
