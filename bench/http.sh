@@ -11,6 +11,8 @@
 #   fiberdb   fiberdb.Conn, Host acme.localhost
 #   base3     three pools, picked by c.Hostname(), Host rotating over 3 tenants
 #   fiberdb3  fiberdb.Conn, Host rotating over the same 3 tenants
+#   shared    fiberdb.Conn, Host shared.localhost: a tenant sharing another engine's pool
+#             (search_path and a setting through set_config), against fiberdb's own pool (issue 16)
 #
 # Settings (environment): ROUNDS=10 DURATION=5s WARMUP=3s CONNS=16 THREADS=1 POOL=8
 # Needs wrk (Debian: apt-get install wrk) and PostgreSQL server binaries.
@@ -48,10 +50,12 @@ for _ in $(seq 600); do
 done
 grep -qx ready "$tmp/server.out" || { echo "http.sh: benchserver not ready in 60s" >&2; exit 1; }
 url() { sed -n "s/^$1 //p" "$tmp/server.out"; }
-declare -A URL=([base]=$(url base) [baseconn]=$(url baseconn) [fiberdb]=$(url fiberdb) [base3]=$(url base3) [fiberdb3]=$(url fiberdb))
+declare -A URL=([base]=$(url base) [baseconn]=$(url baseconn) [fiberdb]=$(url fiberdb) [base3]=$(url base3) [fiberdb3]=$(url fiberdb)
+  [shared]=$(url fiberdb))
 one=(acme.localhost)
 three=(acme.localhost globex.localhost initech.localhost)
-declare -A HOSTS=([base]="${one[*]}" [baseconn]="${one[*]}" [fiberdb]="${one[*]}" [base3]="${three[*]}" [fiberdb3]="${three[*]}")
+declare -A HOSTS=([base]="${one[*]}" [baseconn]="${one[*]}" [fiberdb]="${one[*]}" [base3]="${three[*]}" [fiberdb3]="${three[*]}"
+  [shared]=shared.localhost)
 
 clk=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
@@ -77,13 +81,18 @@ run() {
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 echo "# $(nproc) CPUs, $(go version | cut -d' ' -f3), wrk -t$THREADS -c$CONNS -d$DURATION, pool_max_conns=$POOL, $ROUNDS rounds"
-for v in base baseconn fiberdb base3 fiberdb3; do run "$v" "$WARMUP" >/dev/null; done
+variants=(base baseconn fiberdb base3 fiberdb3 shared)
+for v in "${variants[@]}"; do run "$v" "$WARMUP" >/dev/null; done
 
 declare -A RPS CPU
-printf '%-6s %10s %10s %10s %10s %10s   %s\n' round base baseconn fiberdb base3 fiberdb3 \
-  "ratios fiberdb/base fiberdb3/base3 fiberdb3/base fiberdb/baseconn"
+printf '%-6s %10s %10s %10s %10s %10s %10s   %s\n' round base baseconn fiberdb base3 fiberdb3 shared \
+  "ratios fiberdb/base fiberdb3/base3 fiberdb3/base fiberdb/baseconn shared/fiberdb"
 for r in $(seq "$ROUNDS"); do
-  if [ $((r % 2)) -eq 1 ]; then order=(base fiberdb baseconn base3 fiberdb3); else order=(fiberdb base baseconn fiberdb3 base3); fi
+  if [ $((r % 2)) -eq 1 ]; then
+    order=(base fiberdb baseconn base3 fiberdb3 shared)
+  else
+    order=(shared fiberdb base baseconn fiberdb3 base3)
+  fi
   for v in "${order[@]}"; do
     read -r rps cpu < <(run "$v" "$DURATION")
     RPS[$v,$r]=$rps
@@ -93,14 +102,15 @@ for r in $(seq "$ROUNDS"); do
   r3=$(awk -v a="${RPS[fiberdb3,$r]}" -v b="${RPS[base3,$r]}" 'BEGIN { printf "%.3f", a / b }')
   r31=$(awk -v a="${RPS[fiberdb3,$r]}" -v b="${RPS[base,$r]}" 'BEGIN { printf "%.3f", a / b }')
   rc=$(awk -v a="${RPS[fiberdb,$r]}" -v b="${RPS[baseconn,$r]}" 'BEGIN { printf "%.3f", a / b }')
-  echo "$r1 $r3 $r31 $rc" >>"$tmp/ratios"
-  printf '%-6s %10s %10s %10s %10s %10s   %s %s %s %s\n' "$r" "${RPS[base,$r]}" "${RPS[baseconn,$r]}" \
-    "${RPS[fiberdb,$r]}" "${RPS[base3,$r]}" "${RPS[fiberdb3,$r]}" "$r1" "$r3" "$r31" "$rc"
+  rs=$(awk -v a="${RPS[shared,$r]}" -v b="${RPS[fiberdb,$r]}" 'BEGIN { printf "%.3f", a / b }')
+  echo "$r1 $r3 $r31 $rc $rs" >>"$tmp/ratios"
+  printf '%-6s %10s %10s %10s %10s %10s %10s   %s %s %s %s %s\n' "$r" "${RPS[base,$r]}" "${RPS[baseconn,$r]}" \
+    "${RPS[fiberdb,$r]}" "${RPS[base3,$r]}" "${RPS[fiberdb3,$r]}" "${RPS[shared,$r]}" "$r1" "$r3" "$r31" "$rc" "$rs"
 done
 
 echo
 echo "median requests/s and server CPU per request (Go process only, not PostgreSQL):"
-for v in base baseconn fiberdb base3 fiberdb3; do
+for v in "${variants[@]}"; do
   rps=$(for r in $(seq "$ROUNDS"); do echo "${RPS[$v,$r]}"; done | median)
   cpu=$(for r in $(seq "$ROUNDS"); do echo "${CPU[$v,$r]}"; done | median)
   printf '  %-9s %8.0f req/s  %6.1f us CPU/req\n' "$v" "$rps" "$cpu"
@@ -111,3 +121,5 @@ printf '  fiberdb3/base3  %s\n' "$(cut -d' ' -f2 "$tmp/ratios" | median)"
 printf '  fiberdb3/base   %s\n' "$(cut -d' ' -f3 "$tmp/ratios" | median)"
 echo "median of per-round ratios against the connection-per-request baseline (fiberdb's own code):"
 printf '  fiberdb/baseconn %s\n' "$(cut -d' ' -f4 "$tmp/ratios" | median)"
+echo "median of per-round ratios, a shared-pool tenant against an own pool of the same size (target >= 0.9):"
+printf '  shared/fiberdb   %s\n' "$(cut -d' ' -f5 "$tmp/ratios" | median)"

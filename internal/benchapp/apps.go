@@ -6,6 +6,7 @@ package benchapp
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,11 +53,12 @@ func NewApp() *fiber.App {
 	return fiber.New(fiber.Config{EnableTrustedProxyCheck: true, DisableStartupMessage: true})
 }
 
-// PoolsByHost returns the tenants' pools of e, keyed by "<name>.localhost".
+// PoolsByHost returns the pools of those of Tenants that e has, keyed by
+// "<name>.localhost".
 func PoolsByHost(e *fiberdb.Engines) (map[string]*pgxpool.Pool, error) {
 	pools := map[string]*pgxpool.Pool{}
 	for _, name := range e.Names() {
-		if name == config.DefaultEngine {
+		if !slices.Contains(Tenants, name) {
 			continue
 		}
 		pool, err := e.Engine(name)

@@ -7,7 +7,11 @@
 //	          for the request, acquired and released in a defer
 //	base3     a hand-written Fiber handler picking one of three pools by Host
 //	fiberdb   fiberdb.New and fiberdb.Conn, tenants acme, globex and initech
-//	          routed by Host (acme.localhost, globex.localhost, initech.localhost)
+//	          routed by Host (acme.localhost, globex.localhost, initech.localhost),
+//	          and shared.localhost: a tenant that shares engine saas's pool
+//	          (engine key pool, with a search_path and a setting, so that its
+//	          every statement travels behind set_config), for the shared
+//	          variant of http.sh
 //
 // The baselines use fiberdb's own pools (from Engines.Engine), so the same
 // server connections serve every variant and only the code path differs.
@@ -97,7 +101,7 @@ func setUp(ctx context.Context, poolSize int) (*backends, error) {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	dsn := map[string]string{}
-	for _, name := range append([]string{config.DefaultEngine}, benchapp.Tenants...) {
+	for _, name := range append([]string{config.DefaultEngine, sharedPool}, benchapp.Tenants...) {
 		if cerr := pg.CreateDatabase(startCtx, name, ""); cerr != nil {
 			return nil, errors.Join(fmt.Errorf("create database %s: %w", name, cerr), pg.Close())
 		}
@@ -148,10 +152,18 @@ func serve(ctx context.Context, apps []namedApp) (err error) {
 	}
 }
 
+// sharedPool is the engine whose pool the shared tenant takes its
+// connections from; it has pool_max_conns as every tenant's own pool.
+const sharedPool = "saas"
+
 func openEngines(ctx context.Context, dsn map[string]string) (*fiberdb.Engines, error) {
-	engines := map[string]any{config.DefaultEngine: dsn[config.DefaultEngine]}
+	engines := map[string]any{config.DefaultEngine: dsn[config.DefaultEngine], sharedPool: dsn[sharedPool]}
 	for _, name := range benchapp.Tenants {
 		engines[name] = map[string]any{"url": dsn[name], "hosts": []any{name + ".localhost"}}
+	}
+	engines["shared"] = map[string]any{
+		"pool": sharedPool, "search_path": "acme", "settings": map[string]any{"app.tenant": "acme"},
+		"hosts": []any{"shared.localhost"},
 	}
 	return benchapp.Open(ctx, engines)
 }
