@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fiberdb/fiberdb/fiberdb"
-	"github.com/fiberdb/fiberdb/fiberdbtest"
 	"github.com/fiberdb/fiberdb/internal/benchapp"
 )
 
@@ -50,17 +49,7 @@ func TestDBAllocs(t *testing.T) {
 // and rows became one). Most are pgx's batch against its plain query: its
 // pipeline keeps its state in container/list elements.
 func TestSharedDBAllocs(t *testing.T) {
-	engines := map[string]any{"default": map[string]any{"url": fiberdbtest.Database(t), "pool_max_conns": 1}}
-	for _, name := range []string{"own", "saas"} {
-		engines[name] = map[string]any{"url": fiberdbtest.Database(t), "pool_max_conns": 1, "hosts": []any{name + ".localhost"}}
-	}
-	engines["acme"] = map[string]any{
-		"pool": "saas", "search_path": "acme", "settings": map[string]any{"app.tenant": "acme"},
-		"hosts": []any{"acme.localhost"},
-	}
-	app := benchapp.FiberdbApp(open(t, engines))
-	own := newDriver(app, "own.localhost")
-	shared := newDriver(app, "acme.localhost")
+	own, shared := sharedDrivers(t, 1)
 	ownAllocs := testing.AllocsPerRun(200, own.next)
 	sharedAllocs := testing.AllocsPerRun(200, shared.next)
 	own.check(t)

@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fiberdb/fiberdb/fiberdb"
 )
 
 // The limits of a shared-pool tenant's statements outside a transaction,
@@ -19,76 +21,71 @@ import (
 // in each.
 var allExecModes = append([]string{"describe_exec"}, execModes...)
 
-func TestSharedPoolHonoursPerCallOptions(t *testing.T) {
-	t.Parallel()
-	for _, mode := range allExecModes {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			e, _ := openShared(t, map[string]any{"default_query_exec_mode": mode})
-			ctx := t.Context()
-			db, release, err := e.Acquire(ctx, "acme")
-			require.NoError(t, err)
-			defer func() { require.NoError(t, release()) }()
-
-			// Only the simple protocol runs two statements in one.
-			_, err = db.Exec(ctx, "select 1; select 2", pgx.QueryExecModeSimpleProtocol)
-			require.NoError(t, err, "Exec, simple protocol")
-			got, err := scalar[string](ctx, db, "select current_schema() || $1::text", pgx.QueryExecModeExec, "!")
-			require.NoError(t, err, "QueryRow, exec")
-			assert.Equal(t, "acme!", got, "behind the prelude")
-			rows, err := db.Query(ctx, "select 1::int4", pgx.QueryResultFormats{pgx.TextFormatCode})
-			require.NoError(t, err, "Query, text result format")
-			format := rows.FieldDescriptions()[0].Format
-			rows.Close()
-			require.NoError(t, rows.Err())
-			assert.Equal(t, int16(pgx.TextFormatCode), format, "the result format asked for")
-
-			got, err = sees(ctx, db, "acme")
-			require.NoError(t, err, "the connection serves on")
-			assert.Equal(t, "acme", got)
-		})
-	}
+// acmeConn takes a connection of tenant acme's from e (openShared),
+// released when the test ends.
+func acmeConn(t *testing.T, e *fiberdb.Engines) fiberdb.DBTX {
+	t.Helper()
+	db, release, err := e.Acquire(t.Context(), "acme")
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, release()) })
+	return db
 }
 
-func TestSharedPoolArgumentErrorIsPgxs(t *testing.T) {
+// TestSharedPoolLimits checks, under every exec mode, what a shared-pool
+// tenant's batch changes: per-call options, an argument pgx cannot encode
+// (which may close the connection: each case takes its own), and
+// statements that cannot run in a transaction block.
+func TestSharedPoolLimits(t *testing.T) {
 	t.Parallel()
 	for _, mode := range allExecModes {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			e, _ := openShared(t, map[string]any{"default_query_exec_mode": mode})
-			ctx := t.Context()
-			db, release, err := e.Acquire(ctx, "acme")
-			require.NoError(t, err)
-			_, err = db.Exec(ctx, "select $1::int4", struct{}{})
-			require.ErrorContains(t, err, "unable to encode", "pgx's error, not the closed connection's")
-			require.NoError(t, release())
-		})
-	}
-}
 
-func TestSharedPoolRefusesWhatCannotRunInATransactionBlock(t *testing.T) {
-	t.Parallel()
-	for _, mode := range allExecModes {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			e, _ := openShared(t, map[string]any{"default_query_exec_mode": mode})
-			ctx := t.Context()
-			db, release, err := e.Acquire(ctx, "acme")
-			require.NoError(t, err)
-			for _, sql := range []string{"vacuum items", "create index concurrently on items (name)"} {
-				_, err = db.Exec(ctx, sql)
-				var pgErr *pgconn.PgError
-				require.ErrorAs(t, err, &pgErr, sql)
-				assert.Equal(t, "25001", pgErr.Code, "%s: active_sql_transaction", sql)
-			}
-			require.NoError(t, release())
+			t.Run("PerCallOptions", func(t *testing.T) {
+				db := acmeConn(t, e)
+				ctx := t.Context()
+				// Only the simple protocol runs two statements in one.
+				_, err := db.Exec(ctx, "select 1; select 2", pgx.QueryExecModeSimpleProtocol)
+				require.NoError(t, err, "Exec, simple protocol")
+				got, err := scalar[string](ctx, db, "select current_schema() || $1::text", pgx.QueryExecModeExec, "!")
+				require.NoError(t, err, "QueryRow, exec")
+				assert.Equal(t, "acme!", got, "behind the prelude")
+				rows, err := db.Query(ctx, "select 1::int4", pgx.QueryResultFormats{pgx.TextFormatCode})
+				require.NoError(t, err, "Query, text result format")
+				format := rows.FieldDescriptions()[0].Format
+				rows.Close()
+				require.NoError(t, rows.Err())
+				assert.Equal(t, int16(pgx.TextFormatCode), format, "the result format asked for")
 
-			// The pool engine's own connection runs statements as they are.
-			db, release, err = e.Acquire(ctx, "saas")
-			require.NoError(t, err)
-			_, err = db.Exec(ctx, "vacuum acme.items")
-			require.NoError(t, err, "on the pool engine")
-			require.NoError(t, release())
+				got, err = sees(ctx, db, "acme")
+				require.NoError(t, err, "the connection serves on")
+				assert.Equal(t, "acme", got)
+			})
+
+			t.Run("ArgumentErrorIsPgxs", func(t *testing.T) {
+				db := acmeConn(t, e)
+				_, err := db.Exec(t.Context(), "select $1::int4", struct{}{})
+				require.ErrorContains(t, err, "unable to encode", "pgx's error, not the closed connection's")
+			})
+
+			t.Run("RefusesWhatCannotRunInATransactionBlock", func(t *testing.T) {
+				db := acmeConn(t, e)
+				ctx := t.Context()
+				for _, sql := range []string{"vacuum items", "create index concurrently on items (name)"} {
+					_, err := db.Exec(ctx, sql)
+					var pgErr *pgconn.PgError
+					require.ErrorAs(t, err, &pgErr, sql)
+					assert.Equal(t, "25001", pgErr.Code, "%s: active_sql_transaction", sql)
+				}
+
+				// The pool engine's own connection runs statements as they are.
+				own, release, err := e.Acquire(ctx, "saas")
+				require.NoError(t, err)
+				_, err = own.Exec(ctx, "vacuum acme.items")
+				require.NoError(t, err, "on the pool engine")
+				require.NoError(t, release())
+			})
 		})
 	}
 }
