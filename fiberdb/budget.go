@@ -75,17 +75,22 @@ func (b *budget) take() {
 }
 
 // tryReserve takes a slot for a dial by w (nil: an acquire that is not
-// waiting): the slot handed to w, or a free one. Every queued waiter holds a
-// slot while any is free (join, release), so a free slot is owed to no one.
+// waiting): the slot handed to w, or a free one. Every queued waiter that
+// is not dialling holds a slot while any is free (join, release), so a free
+// slot is owed to no one.
 func (b *budget) tryReserve(w *budgetWaiter) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if w != nil && w.slot {
 		w.slot = false // the dial's socket holds it now
+		w.dialling = true
 		return true
 	}
 	if b.used.Load() < b.max {
 		b.take()
+		if w != nil {
+			w.dialling = true
+		}
 		return true
 	}
 	return false
@@ -126,7 +131,7 @@ func (b *budget) release() {
 // caller holds mu.
 func (b *budget) pass() {
 	for _, w := range b.queue {
-		if !w.slot {
+		if w.wants() {
 			w.slot = true
 			w.wake()
 			return
@@ -149,6 +154,9 @@ func (b *budget) idle(p *pooled, spared bool) {
 	defer b.mu.Unlock()
 	var first *budgetWaiter
 	for _, w := range b.queue {
+		if w.dialling {
+			continue // a wake would be lost on it: it is connecting
+		}
 		if w.pool == p {
 			w.wake()
 			return
@@ -195,11 +203,18 @@ func (b *budget) owed(w *budgetWaiter) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, q := range b.queue {
-		if !q.slot {
+		if q.wants() {
 			return q == w
 		}
 	}
 	return false
+}
+
+// tried ends w's try: a dial it made has returned.
+func (b *budget) tried(w *budgetWaiter) {
+	b.mu.Lock()
+	w.dialling = false
+	b.mu.Unlock()
 }
 
 // await runs try until it succeeds or fails for a reason other than the
@@ -216,6 +231,11 @@ func await[T any](ctx context.Context, b *budget, p *pooled, try func(ctx contex
 	w := newBudgetWaiter(ctx, p)
 	b.join(w)
 	defer b.leave(w)
+	if p != nil && p.pool != nil && p.pool.Stat().IdleConns() > 0 {
+		// A connection of p went idle between the try and join, when
+		// nobody was queued to hear of it: look again at once.
+		w.wake()
+	}
 	wctx := withWaiter(ctx, w)
 	poll := time.NewTimer(budgetPoll)
 	defer poll.Stop()
@@ -232,6 +252,7 @@ func await[T any](ctx context.Context, b *budget, p *pooled, try func(ctx contex
 			return v, errors.Join(err, context.Cause(ctx))
 		}
 		v, err = try(wctx)
+		b.tried(w)
 		if !errors.Is(err, ErrBudgetExhausted) {
 			if err != nil && ctx.Err() != nil {
 				// The deadline came while a try was under way (pgxpool

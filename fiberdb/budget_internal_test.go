@@ -176,9 +176,10 @@ func TestBudgetAwaitFIFO(t *testing.T) {
 		require.EqualValues(t, 3, b.waiting.Load())
 
 		require.NoError(t, held[0].Close())
-		synctest.Wait()
+		require.EqualValues(t, 2, b.used.Load(), "the freed slot was handed on, not freed")
 		_, err := try(t.Context())
-		require.ErrorIs(t, err, ErrBudgetExhausted, "the slot went to the oldest waiter, not to a newcomer")
+		require.ErrorIs(t, err, ErrBudgetExhausted, "a newcomer cannot take the slot the oldest waiter is owed")
+		synctest.Wait()
 		require.NoError(t, held[1].Close())
 		synctest.Wait()
 		require.Equal(t, []int{0, 1}, order, "oldest first")
@@ -196,8 +197,8 @@ func TestBudgetAwaitFIFO(t *testing.T) {
 }
 
 // A connection that goes idle wakes the oldest waiter of its pool, which
-// takes it without a slot; a slot handed to a waiter that then needs none
-// goes on to the next.
+// takes it without a slot, and no other waiter; a connection of a spared
+// pool wakes only its own pool's waiters.
 func TestBudgetIdleWakesWaiterOfItsPool(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBudget(1, nil)
@@ -321,4 +322,33 @@ func TestBudgetWaiterImpatient(t *testing.T) {
 		time.Sleep(time.Nanosecond)
 		require.True(t, w.impatient(), "no deadline: patience")
 	})
+}
+
+// A waiter whose dial is under way is neither handed a second slot nor
+// woken (the wake would be lost on it): both go to the next waiter, which
+// is also the one that polls.
+func TestBudgetSkipsAWaiterThatIsDialling(t *testing.T) {
+	b := newBudget(2, nil)
+	b.used.Store(2)
+	w1, w2 := newBudgetWaiter(t.Context(), nil), newBudgetWaiter(t.Context(), nil)
+	b.join(w1)
+	b.join(w2)
+	b.release() // to w1
+	require.True(t, w1.slot)
+	require.True(t, b.tryReserve(w1), "w1's dial takes its slot")
+	require.True(t, w1.dialling)
+	require.True(t, b.owed(w2), "w2 is owed the next slot, not w1")
+
+	<-w1.woken // the wake that came with the slot
+	b.idle(&pooled{}, false)
+	require.Len(t, w2.woken, 1, "the idle connection woke w2")
+	require.Empty(t, w1.woken)
+	b.release()
+	require.True(t, w2.slot, "the next slot went to w2")
+
+	b.tried(w1)
+	b.leave(w1) // its connection made, it leaves without a slot
+	b.leave(w2) // w2's slot is freed: nobody waits
+	require.EqualValues(t, 1, b.used.Load(), "w1's socket holds one slot")
+	require.Zero(t, b.waiting.Load())
 }

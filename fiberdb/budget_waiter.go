@@ -13,8 +13,12 @@ type budgetWaiter struct {
 	pool  *pooled
 	woken chan struct{} // buffered: a wake while the waiter tries is kept for its next wait
 	slot  bool          // under budget.mu
-	since time.Time     // when it queued
-	until time.Time     // its acquire's deadline; zero: none
+	// dialling: a try of the waiter's is connecting, with the slot it was
+	// handed or a free one (under budget.mu). Such a waiter is neither
+	// handed another slot nor woken, which it would not notice.
+	dialling bool
+	since    time.Time // when it queued
+	until    time.Time // its acquire's deadline; zero: none
 }
 
 // newBudgetWaiter makes the waiter of an acquire for p that waits within
@@ -41,6 +45,10 @@ func (w *budgetWaiter) impatient() bool {
 	}
 	return waited >= patience
 }
+
+// wants reports whether the waiter is owed a slot: it has none and is not
+// connecting with one. The caller holds budget.mu.
+func (w *budgetWaiter) wants() bool { return !w.slot && !w.dialling }
 
 // wake wakes the waiter, or leaves it woken.
 func (w *budgetWaiter) wake() {

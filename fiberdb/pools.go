@@ -380,13 +380,21 @@ func (ps *poolSet) evictConn(ctx context.Context) bool {
 		if len(conns) == 0 {
 			continue
 		}
-		// Closing the socket gives its budget slot back; the pool then
-		// destroys the closed connection on release.
-		closeErr := conns[0].Conn().Close(ctx)
-		for _, c := range conns {
+		// The others go back first: the close below waits for the server,
+		// and meanwhile the pool's own acquires must find them idle rather
+		// than dial (and evict) for want of them.
+		victim := conns[0]
+		for _, c := range conns[1:] {
 			c.Release()
 		}
-		if closeErr == nil || conns[0].Conn().IsClosed() {
+		// Closing the socket gives its budget slot back; the pool then
+		// destroys the closed connection on release. Whether it closed is
+		// read before the release, after which the pool owns it.
+		conn := victim.Conn()
+		closeErr := conn.Close(ctx)
+		closed := closeErr == nil || conn.IsClosed()
+		victim.Release()
+		if closed {
 			return true
 		}
 	}
