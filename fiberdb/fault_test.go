@@ -238,16 +238,11 @@ func TestFaultServerStoppedAndRestarted(t *testing.T) {
 	var lastConnErr atomic.Value
 	app := faultApp(fiberdb.Config{Engines: e, AcquireTimeout: 2 * time.Second}, &panics)
 	app.Get("/", func(c *fiber.Ctx) error {
-		db, err := fiberdb.Conn(c)
-		if err != nil {
+		if _, err := fiberdb.Conn(c); err != nil {
 			lastConnErr.Store(err.Error())
 			return err
 		}
-		dbName, err := scalar[string](c.UserContext(), db, "SELECT current_database()")
-		if err != nil {
-			return err
-		}
-		return c.SendString(dbName)
+		return sendDatabase(c)
 	})
 
 	// Phases, each request tagged with the one current when it was sent.
@@ -1333,17 +1328,7 @@ func TestFaultRestartUnderLoad(t *testing.T) {
 	e := openConf(t, loadConf(t, engines))
 	var panics atomic.Int64
 	app := faultApp(fiberdb.Config{Engines: e, AcquireTimeout: 2 * time.Second}, &panics)
-	app.Get("/", func(c *fiber.Ctx) error {
-		db, err := fiberdb.Conn(c)
-		if err != nil {
-			return err
-		}
-		name, err := scalar[string](c.UserContext(), db, "SELECT current_database()")
-		if err != nil {
-			return err
-		}
-		return c.SendString(name)
-	})
+	app.Get("/", sendDatabase)
 
 	// A request counts in a phase when it started and ended in it; those
 	// that span a stop or a start, or run while the server starts, count as

@@ -146,17 +146,7 @@ func TestFSLSessionBind(t *testing.T) {
 	engines := engineMaps(t, nil, "default", "acme")
 	e := openConf(t, loadConf(t, engines))
 	app := newApp(fiberdb.Config{Engines: e})
-	app.Get("/", func(c *fiber.Ctx) error {
-		db, err := fiberdb.Conn(c)
-		if err != nil {
-			return err
-		}
-		name, err := scalar[string](c.UserContext(), db, "SELECT current_database()")
-		if err != nil {
-			return err
-		}
-		return c.SendString(name)
-	})
+	app.Get("/", sendDatabase)
 	for _, engine := range []string{"default", "acme"} {
 		u, err := url.Parse(dsnOf(t, engines, engine))
 		require.NoError(t, err)

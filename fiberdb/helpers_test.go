@@ -131,3 +131,17 @@ func dsnOf(t *testing.T, engines map[string]any, engine string) string {
 	require.True(t, ok, engine)
 	return dsn
 }
+
+// sendDatabase is a handler that answers the name of the database its
+// request's connection (fiberdb.Conn) is on.
+func sendDatabase(c *fiber.Ctx) error {
+	db, err := fiberdb.Conn(c)
+	if err != nil {
+		return err
+	}
+	name, err := scalar[string](c.UserContext(), db, "SELECT current_database()")
+	if err != nil {
+		return err
+	}
+	return c.SendString(name)
+}

@@ -162,14 +162,7 @@ func TestBudgetExhaustedAnswers503WithRetryAfter(t *testing.T) {
 	// Long enough that the acquire reaches the budget's wait, which then
 	// times out, even on a loaded machine.
 	app := newApp(fiberdb.Config{Engines: e, AcquireTimeout: time.Second})
-	app.Get("/", func(c *fiber.Ctx) error {
-		db, err := fiberdb.Conn(c)
-		if err != nil {
-			return err
-		}
-		_, err = db.Exec(c.UserContext(), "select 1")
-		return err
-	})
+	app.Get("/", selectOne)
 
 	db, release, err := e.Acquire(t.Context(), "t0") // the only connection, busy
 	require.NoError(t, err)
@@ -287,14 +280,7 @@ func TestTenantOverQuotaGets429AtOnce(t *testing.T) {
 	role := limitedRole(t, 10)
 	e := scaleEngines(t, 2, role, map[string]any{"tenant_max_concurrency": 2, "max_total_conns": 10}, nil)
 	app := newApp(fiberdb.Config{Engines: e, AcquireTimeout: time.Minute})
-	app.Get("/", func(c *fiber.Ctx) error {
-		db, err := fiberdb.Conn(c)
-		if err != nil {
-			return err
-		}
-		_, err = db.Exec(c.UserContext(), "select 1")
-		return err
-	})
+	app.Get("/", selectOne)
 
 	var releases []func() error
 	for range 2 {
@@ -393,4 +379,14 @@ func TestBudgetSparesTheMostUsedPool(t *testing.T) {
 	require.NoError(t, errors.Join(err, release()))
 	require.Equal(t, waits+1, e.Stats().Budget.Waits, "it waited: t0's connections were spared at first")
 	require.Equal(t, 1, int(e.Stats().Pools["t0"].IdleConns()))
+}
+
+// selectOne is a handler that runs select 1 on its request's connection.
+func selectOne(c *fiber.Ctx) error {
+	db, err := fiberdb.Conn(c)
+	if err != nil {
+		return err
+	}
+	_, err = db.Exec(c.UserContext(), "select 1")
+	return err
 }

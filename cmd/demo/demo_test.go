@@ -17,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fiberdb/fiberdb/internal/testkit"
 )
 
 type todo struct {
@@ -41,7 +43,7 @@ var seeds = map[string][]string{
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	requirePostgres(t)
-	bin := buildDemo(t, t.TempDir())
+	bin := testkit.Build(t, t.TempDir(), "demo")
 
 	t.Run("serves every route and cleans up on SIGINT", func(t *testing.T) {
 		t.Parallel()

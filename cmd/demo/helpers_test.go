@@ -35,19 +35,6 @@ func requirePostgres(t *testing.T) {
 	}
 }
 
-// buildDemo compiles the demo (with -race when the tests have it) into dir.
-func buildDemo(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "demo")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	out, err := exec.CommandContext(t.Context(), "go", append(args, ".")...).CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
-}
-
 // syncBuffer collects a child's output while the test reads it.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -17,19 +17,6 @@ import (
 	"github.com/fiberdb/fiberdb/fiberdbtest"
 )
 
-// build compiles the command (with -race when the tests have it) into dir.
-func build(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "fiberdb")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	out, err := exec.CommandContext(t.Context(), "go", append(args, ".")...).CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
-}
-
 // result is one run of the command.
 type result struct {
 	code           int

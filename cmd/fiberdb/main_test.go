@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/internal/testkit"
 )
 
 func TestMain(m *testing.M) { fiberdbtest.Main(m) }
@@ -47,7 +48,7 @@ func lines(t *testing.T, stdout string) map[string]string {
 func TestCommand(t *testing.T) {
 	t.Parallel()
 	fiberdbtest.Server(t) // fails under CI=true without PostgreSQL
-	bin := build(t, t.TempDir())
+	bin := testkit.Build(t, t.TempDir(), "fiberdb")
 
 	t.Run("migrates every tenant in parallel, then has nothing to do", func(t *testing.T) {
 		t.Parallel()

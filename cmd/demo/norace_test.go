@@ -1,6 +1,0 @@
-//go:build !race
-
-package main_test
-
-// raceEnabled builds the demo with the race detector when its tests run with it.
-const raceEnabled = false
