@@ -16,10 +16,7 @@ import (
 
 // migrateCommand is "fiberdb migrate".
 func migrateCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fiberdb migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "fiberdb.yaml", "configuration `file` (YAML); \"\" reads the environment only")
-	dir := fs.String("dir", "migrations", "`directory` of the migration files (NNN_name.sql)")
+	fs, configPath, dir := commandFlags("fiberdb migrate", stderr, "")
 	only := fs.String("tenants", "", "comma-separated `names` of the tenants to migrate (default: every engine but default)")
 	parallel := fs.Int("parallel", max(runtime.NumCPU(), 4), "how many tenants migrate at once")
 	if _, err := parseFlags(fs, args, 0); err != nil {
@@ -68,6 +65,16 @@ func loadMigrations(dir string) (*lifecycle.Migrations, error) {
 		return nil, usagef("-dir %s: %w", dir, err)
 	}
 	return migs, nil
+}
+
+// commandFlags starts the flags of a command: -config and -dir, whose
+// usage ends with dirNote.
+func commandFlags(name string, stderr io.Writer, dirNote string) (fs *flag.FlagSet, configPath, dir *string) {
+	fs = flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath = fs.String("config", "fiberdb.yaml", "configuration `file` (YAML); \"\" reads the environment only")
+	dir = fs.String("dir", "migrations", "`directory` of the migration files (NNN_name.sql)"+dirNote)
+	return fs, configPath, dir
 }
 
 // parseFlags parses args, flags and positional arguments in any order, and

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -12,10 +11,7 @@ import (
 
 // tenantAddCommand is "fiberdb tenant add NAME".
 func tenantAddCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fiberdb tenant add", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "fiberdb.yaml", "configuration `file` (YAML); \"\" reads the environment only")
-	dir := fs.String("dir", "migrations", "`directory` of the migration files (NNN_name.sql); \"\" migrates nothing")
+	fs, configPath, dir := commandFlags("fiberdb tenant add", stderr, "; \"\" migrates nothing")
 	template := fs.String("template", "", "`database` to copy (default: the server's template1)")
 	pool := fs.String("pool", "", "the `engine` whose database gets the tenant's schema, for a shared-pool tenant (default: a database of its own)")
 	var hosts []string
