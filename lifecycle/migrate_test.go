@@ -18,6 +18,7 @@ import (
 
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/internal/testkit"
 	"github.com/fiberdb/fiberdb/lifecycle"
 )
 
@@ -85,7 +86,7 @@ func closeAll(t *testing.T, dsn string) {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
-	query[bool](t, fiberdbtest.Server(t).URL(),
+	testkit.Query[bool](t, fiberdbtest.Server(t).URL(),
 		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", strings.TrimPrefix(u.Path, "/"))
 }
 
@@ -98,24 +99,10 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 	return conn
 }
 
-// query runs one query on a connection of its own, closed at once so that
-// it never counts as a session a run left behind, and scans every row.
-func query[T any](t *testing.T, dsn, sql string, args ...any) []T {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), dsn)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, conn.Close(context.Background())) }()
-	rows, err := conn.Query(t.Context(), sql, args...)
-	require.NoError(t, err)
-	out, err := pgx.CollectRows(rows, pgx.RowTo[T])
-	require.NoError(t, err)
-	return out
-}
-
 // tables lists the tables of the database at dsn.
 func tables(t *testing.T, dsn string) []string {
 	t.Helper()
-	return query[string](t, dsn,
+	return testkit.Query[string](t, dsn,
 		"SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")
 }
 
@@ -123,7 +110,7 @@ func tables(t *testing.T, dsn string) []string {
 // writes none.
 func versionRows(t *testing.T, dsn string) int {
 	t.Helper()
-	return query[int](t, dsn, "SELECT count(*)::int FROM goose_db_version")[0]
+	return testkit.Query[int](t, dsn, "SELECT count(*)::int FROM goose_db_version")[0]
 }
 
 // sessions counts the server sessions on the database at dsn: none may
@@ -132,7 +119,7 @@ func sessions(t *testing.T, dsn string) int {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
-	return query[int](t, fiberdbtest.Server(t).URL(),
+	return testkit.Query[int](t, fiberdbtest.Server(t).URL(),
 		"SELECT count(*)::int FROM pg_stat_activity WHERE datname = $1", strings.TrimPrefix(u.Path, "/"))[0]
 }
 
@@ -167,7 +154,7 @@ func TestMigrateEveryTenantInParallel(t *testing.T) {
 		require.Equal(t, int64(2), r.To)
 		require.False(t, r.UpToDate())
 		require.Equal(t, []string{"public.gadgets", "public.goose_db_version", "public.widgets"}, tables(t, urls[r.Tenant]))
-		require.Equal(t, []string{"FIRST"}, query[string](t, urls[r.Tenant], "SELECT name FROM widgets"), "tern's templates ran")
+		require.Equal(t, []string{"FIRST"}, testkit.Query[string](t, urls[r.Tenant], "SELECT name FROM widgets"), "tern's templates ran")
 	}
 	require.Len(t, first.kinds(lifecycle.StepMigration), 24)
 	require.Len(t, first.kinds(lifecycle.StepDone), 12)
@@ -229,7 +216,7 @@ func TestMigrateKeepsWhatCommittedBeforeAFailure(t *testing.T) {
 	require.Equal(t, int64(1), r.To, "001 committed in its own transaction")
 	require.ErrorContains(t, r.Err, "002_gadgets.sql: ")
 	require.Equal(t, []string{"public.gadgets", "public.goose_db_version", "public.widgets"}, tables(t, urls["t00"]))
-	require.Equal(t, []int{0}, query[int](t, urls["t00"], "SELECT count(*)::int FROM widgets"), "002's insert rolled back with it")
+	require.Equal(t, []int{0}, testkit.Query[int](t, urls["t00"], "SELECT count(*)::int FROM widgets"), "002's insert rolled back with it")
 }
 
 func TestMigrateUnreachableTenantFailsAlone(t *testing.T) {

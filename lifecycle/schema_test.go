@@ -10,6 +10,7 @@ import (
 
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/internal/testkit"
 	"github.com/fiberdb/fiberdb/lifecycle"
 )
 
@@ -65,7 +66,7 @@ func TestMigrateSchemaTenants(t *testing.T) {
 	for _, r := range results {
 		require.True(t, r.UpToDate(), r.Tenant)
 	}
-	require.Equal(t, []int{3}, query[int](t, saas, `SELECT count(*)::int FROM "Mixed Case".goose_db_version`))
+	require.Equal(t, []int{3}, testkit.Query[int](t, saas, `SELECT count(*)::int FROM "Mixed Case".goose_db_version`))
 }
 
 // TestMigrateSchemaTenantsNeverWaitForEachOther holds s00's lock in the

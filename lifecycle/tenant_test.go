@@ -13,6 +13,7 @@ import (
 	"github.com/fiberdb/fiberdb/catalog"
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/internal/testkit"
 	"github.com/fiberdb/fiberdb/lifecycle"
 )
 
@@ -45,7 +46,7 @@ func TestAddTenant(t *testing.T) {
 	require.Equal(t, int64(2), res.To)
 	require.Equal(t, []string{"public.gadgets", "public.goose_db_version", "public.widgets"}, tables(t, pg.ConnString(name)))
 	require.Equal(t, []string{name + " " + pg.ConnString(name) + " {new.example.com} {}"},
-		query[string](t, central, "SELECT concat_ws(' ', name, url, hosts, options) FROM fiberdb_tenants"))
+		testkit.Query[string](t, central, "SELECT concat_ws(' ', name, url, hosts, options) FROM fiberdb_tenants"))
 
 	// A shared-pool tenant: its schema in saas's database, migrated there.
 	res, err = lifecycle.AddTenant(t.Context(), conf, lifecycle.Tenant{Name: "Schema-Tenant", Pool: "saas"}, m)
@@ -53,7 +54,7 @@ func TestAddTenant(t *testing.T) {
 	require.Equal(t, int64(2), res.To)
 	require.Equal(t, []string{"Schema-Tenant.gadgets", "Schema-Tenant.goose_db_version", "Schema-Tenant.widgets"}, tables(t, saas))
 	require.Equal(t, []string{`{"pool": "saas", "search_path": "Schema-Tenant"}`},
-		query[string](t, central, "SELECT options::text FROM fiberdb_tenants WHERE name = 'Schema-Tenant'"))
+		testkit.Query[string](t, central, "SELECT options::text FROM fiberdb_tenants WHERE name = 'Schema-Tenant'"))
 
 	// The rows load as engines that Migrate finds up to date.
 	flat := map[string]any{}
@@ -94,7 +95,7 @@ func TestAddTenant(t *testing.T) {
 	_, err = lifecycle.AddTenant(t.Context(), conf, lifecycle.Tenant{Name: name}, m)
 	require.ErrorIs(t, err, lifecycle.ErrTenantExists)
 	require.ErrorContains(t, err, "the catalog table has it")
-	require.Equal(t, []int{2}, query[int](t, central, "SELECT count(*)::int FROM fiberdb_tenants"), "nothing was added")
+	require.Equal(t, []int{2}, testkit.Query[int](t, central, "SELECT count(*)::int FROM fiberdb_tenants"), "nothing was added")
 }
 
 func TestAddTenantFromTemplate(t *testing.T) {
@@ -120,7 +121,7 @@ func TestAddTenantFromTemplate(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(1), res.From, "the template's version")
 	require.Equal(t, int64(2), res.To)
-	require.Equal(t, []string{"FIRST", "reference"}, query[string](t, pg.ConnString(name), "SELECT name FROM widgets ORDER BY name"))
+	require.Equal(t, []string{"FIRST", "reference"}, testkit.Query[string](t, pg.ConnString(name), "SELECT name FROM widgets ORDER BY name"))
 }
 
 func TestAddTenantFailedMigrationAddsNoRow(t *testing.T) {
@@ -134,7 +135,7 @@ func TestAddTenantFailedMigrationAddsNoRow(t *testing.T) {
 	res, err := lifecycle.AddTenant(t.Context(), conf, lifecycle.Tenant{Name: name}, bad)
 	require.ErrorContains(t, err, `add tenant "`+name+`": database "`+name+`" created, but neither migrated nor added to the catalog: 001_bad.sql: ERROR: division by zero (SQLSTATE 22012)`)
 	require.Equal(t, int64(0), res.To)
-	require.Equal(t, []int{0}, query[int](t, central, "SELECT count(*)::int FROM fiberdb_tenants"))
+	require.Equal(t, []int{0}, testkit.Query[int](t, central, "SELECT count(*)::int FROM fiberdb_tenants"))
 
 	// The database stays, so the name stays taken until it is dropped.
 	_, err = lifecycle.AddTenant(t.Context(), conf, lifecycle.Tenant{Name: name}, bad)

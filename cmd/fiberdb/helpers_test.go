@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/internal/testkit"
 )
 
 // result is one run of the command.
@@ -79,19 +80,6 @@ func writeMigrations(t *testing.T, dir string, files map[string]string) string {
 	return d
 }
 
-// query runs one query on a connection of its own and scans every row.
-func query[T any](t *testing.T, dsn, sql string, args ...any) []T {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), dsn)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, conn.Close(context.Background())) }()
-	rows, err := conn.Query(t.Context(), sql, args...)
-	require.NoError(t, err)
-	out, err := pgx.CollectRows(rows, pgx.RowTo[T])
-	require.NoError(t, err)
-	return out
-}
-
 func exec1(t *testing.T, dsn, sql string) {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), dsn)
@@ -104,7 +92,7 @@ func exec1(t *testing.T, dsn, sql string) {
 // tables lists the tables of the database at dsn.
 func tables(t *testing.T, dsn string) []string {
 	t.Helper()
-	return query[string](t, dsn,
+	return testkit.Query[string](t, dsn,
 		"SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")
 }
 

@@ -126,7 +126,7 @@ func testConflictFailsAlone(t *testing.T, bin string) {
 	}
 	require.Equal(t, []string{"4", "3", "0", "1"}, summary.FindStringSubmatch(r.stdout)[1:])
 	require.Equal(t, []string{"public.goose_db_version", "public.widgets"}, tables(t, urls["t01"]), "nothing of 001 stayed")
-	require.Equal(t, []int64{0}, query[int64](t, urls["t01"], "SELECT max(version_id) FROM goose_db_version"))
+	require.Equal(t, []int64{0}, testkit.Query[int64](t, urls["t01"], "SELECT max(version_id) FROM goose_db_version"))
 }
 
 func testSchemaTenants(t *testing.T, bin string) {
@@ -248,15 +248,15 @@ func testTenantAdd(t *testing.T, bin string) {
 	require.Regexp(t, `^`+name+`  0 → 2  migrated in \S+; added to fiberdb_tenants\n$`, r.stdout)
 	require.Equal(t, []string{"public.gadgets", "public.goose_db_version", "public.widgets"}, tables(t, pg.ConnString(name)))
 	require.Equal(t, [][]string{{"acme.example.com", "acme.localhost"}},
-		query[[]string](t, central, "SELECT hosts FROM fiberdb_tenants WHERE name = $1", name))
-	require.Equal(t, []string{pg.ConnString(name)}, query[string](t, central, "SELECT url FROM fiberdb_tenants WHERE name = $1", name))
+		testkit.Query[[]string](t, central, "SELECT hosts FROM fiberdb_tenants WHERE name = $1", name))
+	require.Equal(t, []string{pg.ConnString(name)}, testkit.Query[string](t, central, "SELECT url FROM fiberdb_tenants WHERE name = $1", name))
 
 	// A shared-pool tenant: a schema in saas's database.
 	r = fiberdb(t, bin, nil, "tenant", "add", "globex", "-pool", "saas", "-host", "globex.example.com", "-config", cfg, "-dir", migrations)
 	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	require.Equal(t, []string{"globex.gadgets", "globex.goose_db_version", "globex.widgets"}, tables(t, saas))
 	require.Equal(t, []string{`{"pool": "saas", "search_path": "globex"}`},
-		query[string](t, central, "SELECT options::text FROM fiberdb_tenants WHERE name = 'globex'"))
+		testkit.Query[string](t, central, "SELECT options::text FROM fiberdb_tenants WHERE name = 'globex'"))
 
 	// migrate follows the catalog: both new tenants are up to date, saas
 	// (an engine of the file) gets its own tables.
