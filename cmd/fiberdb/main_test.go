@@ -50,30 +50,22 @@ func TestCommand(t *testing.T) {
 	fiberdbtest.Server(t) // fails under CI=true without PostgreSQL
 	bin := testkit.Build(t, t.TempDir(), "fiberdb")
 
-	t.Run("migrates every tenant in parallel, then has nothing to do", func(t *testing.T) {
-		t.Parallel()
-		testMigrateEveryTenant(t, bin)
-	})
-	t.Run("a conflicting tenant fails alone", func(t *testing.T) {
-		t.Parallel()
-		testConflictFailsAlone(t, bin)
-	})
-	t.Run("schema tenants migrate their own schema", func(t *testing.T) {
-		t.Parallel()
-		testSchemaTenants(t, bin)
-	})
-	t.Run("-tenants limits the run", func(t *testing.T) {
-		t.Parallel()
-		testTenantsFlag(t, bin)
-	})
-	t.Run("usage errors exit 2 before anything runs", func(t *testing.T) {
-		t.Parallel()
-		testUsageErrors(t, bin)
-	})
-	t.Run("tenant add creates, migrates and registers a tenant", func(t *testing.T) {
-		t.Parallel()
-		testTenantAdd(t, bin)
-	})
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, bin string)
+	}{
+		{"migrates every tenant in parallel, then has nothing to do", testMigrateEveryTenant},
+		{"a conflicting tenant fails alone", testConflictFailsAlone},
+		{"schema tenants migrate their own schema", testSchemaTenants},
+		{"-tenants limits the run", testTenantsFlag},
+		{"usage errors exit 2 before anything runs", testUsageErrors},
+		{"tenant add creates, migrates and registers a tenant", testTenantAdd},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, bin)
+		})
+	}
 }
 
 func testMigrateEveryTenant(t *testing.T, bin string) {
