@@ -127,6 +127,26 @@ func (b *budget) release() {
 	b.pass()
 }
 
+// keep gives back the slot of a socket that closed while the connect
+// attempt that dialled it for w was still under way: w keeps it, for the
+// attempt's next dial. A connect may dial more than once in a row: with
+// sslmode=prefer (pgx's default) against a server without TLS, the socket
+// on which the server refused TLS closes and a plain one follows; a host
+// that fails is followed by the next. Were the slot handed on, that dial
+// would find the budget full while others wait, and fail: with every slot
+// in such attempts, waiters would hand slots round and none would connect.
+// A w that left the queue (its acquire ended) hands the slot on.
+func (b *budget) keep(w *budgetWaiter) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !w.queued || w.slot {
+		b.pass()
+		return
+	}
+	w.slot = true
+	w.wake() // for when the attempt ended meanwhile: the next try takes it
+}
+
 // pass hands a slot to the oldest waiter without one, or frees it. The
 // caller holds mu.
 func (b *budget) pass() {
@@ -180,6 +200,7 @@ func (b *budget) join(w *budgetWaiter) {
 		w.wake()
 	}
 	b.queue = append(b.queue, w)
+	w.queued = true
 	b.waiting.Add(1)
 }
 
@@ -191,6 +212,7 @@ func (b *budget) leave(w *budgetWaiter) {
 		b.queue = slices.Delete(b.queue, i, i+1)
 		b.waiting.Add(-1)
 	}
+	w.queued = false
 	if w.slot {
 		w.slot = false
 		b.pass()
@@ -273,8 +295,16 @@ func (b *budget) beforeConnect(next func(context.Context, *pgx.ConnConfig) error
 				return err
 			}
 		}
-		d := &budgetDialer{b: b, next: cc.DialFunc}
+		d := &budgetDialer{b: b, next: cc.DialFunc, w: waiterFrom(ctx)}
 		cc.DialFunc = d.dial
+		after := cc.AfterConnect
+		cc.AfterConnect = func(ctx context.Context, pg *pgconn.PgConn) error {
+			d.connected.Store(true)
+			if after != nil {
+				return after(ctx, pg)
+			}
+			return nil
+		}
 		return nil
 	}
 }
@@ -284,11 +314,14 @@ func (b *budget) beforeConnect(next func(context.Context, *pgx.ConnConfig) error
 // the connection's cancel requests; the server serves those without a
 // connection slot, so a dial while the attempt's own socket is open passes
 // through uncounted. Fallback dials (another host, sslmode=prefer) come after
-// the failed socket closed, and are counted.
+// the failed socket closed, and are counted: for an attempt made for a
+// waiter, with the slot the closed socket left it (budget.keep).
 type budgetDialer struct {
-	b    *budget
-	next pgconn.DialFunc
-	open atomic.Int32
+	b         *budget
+	next      pgconn.DialFunc
+	w         *budgetWaiter // the waiter the attempt is for; nil: none
+	open      atomic.Int32
+	connected atomic.Bool // the attempt connected (pgconn's AfterConnect ran)
 }
 
 func (d *budgetDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -300,11 +333,22 @@ func (d *budgetDialer) dial(ctx context.Context, network, addr string) (net.Conn
 	}
 	c, err := d.next(ctx, network, addr)
 	if err != nil {
-		d.b.release()
+		d.giveBack()
 		return nil, err
 	}
 	d.open.Add(1)
 	return &budgetConn{Conn: c, d: d}, nil
+}
+
+// giveBack gives back the slot of one of the attempt's sockets, which
+// failed to dial or closed: to the attempt's waiter while the attempt is
+// under way, else to the budget.
+func (d *budgetDialer) giveBack() {
+	if d.w != nil && !d.connected.Load() {
+		d.b.keep(d.w)
+		return
+	}
+	d.b.release()
 }
 
 // budgetConn is a counted socket: closing it, once or more, frees its slot
@@ -337,7 +381,7 @@ func (c *budgetConn) Close() error {
 		}
 		c.err = c.Conn.Close()
 		c.d.open.Add(-1)
-		c.d.b.release()
+		c.d.giveBack()
 	})
 	return c.err
 }

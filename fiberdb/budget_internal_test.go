@@ -352,3 +352,57 @@ func TestBudgetSkipsAWaiterThatIsDialling(t *testing.T) {
 	require.EqualValues(t, 1, b.used.Load(), "w1's socket holds one slot")
 	require.Zero(t, b.waiting.Load())
 }
+
+// A connect attempt made for a waiter keeps its slot from one socket to the
+// next: with sslmode=prefer against a server without TLS, the socket the
+// server refused TLS on closes and a plain one follows. Handed to the next
+// waiter instead, the slot would leave the plain dial over budget.
+func TestBudgetAttemptKeepsItsSlotForTheNextDial(t *testing.T) {
+	p := &pipeDial{}
+	defer p.closeAll()
+	b := newBudget(1, nil)
+	b.used.Store(1)
+	w1, w2 := newBudgetWaiter(t.Context(), nil), newBudgetWaiter(t.Context(), nil)
+	b.join(w1)
+	b.join(w2)
+	b.release() // to w1
+	ctx := withWaiter(t.Context(), w1)
+	d := &budgetDialer{b: b, next: p.dial, w: w1}
+
+	probe, err := d.dial(ctx, "tcp", "x")
+	require.NoError(t, err)
+	require.NoError(t, probe.Close()) // the server refused TLS
+	require.True(t, w1.slot, "the attempt's waiter keeps the slot")
+	require.False(t, w2.slot, "w2 is not handed it")
+
+	conn, err := d.dial(ctx, "tcp", "x")
+	require.NoError(t, err, "the plain dial takes the kept slot")
+	require.EqualValues(t, 1, b.used.Load())
+	b.tried(w1)
+	d.connected.Store(true)
+	b.leave(w1)
+
+	require.NoError(t, conn.Close(), "the connection's end")
+	require.True(t, w2.slot, "the slot of a connection that connected goes to the next waiter")
+	b.leave(w2)
+	require.Zero(t, b.used.Load())
+}
+
+// A socket of an attempt whose waiter left (its acquire ended while pgxpool
+// went on connecting in the background) hands its slot on: kept, it would
+// be lost.
+func TestBudgetAttemptOfAWaiterThatLeftHandsItsSlotOn(t *testing.T) {
+	p := &pipeDial{}
+	defer p.closeAll()
+	b := newBudget(1, nil)
+	w := newBudgetWaiter(t.Context(), nil)
+	b.join(w) // takes the free slot
+	d := &budgetDialer{b: b, next: p.dial, w: w}
+	c, err := d.dial(withWaiter(t.Context(), w), "tcp", "x")
+	require.NoError(t, err)
+	b.tried(w)
+	b.leave(w)
+	require.NoError(t, c.Close())
+	require.False(t, w.slot)
+	require.Zero(t, b.used.Load(), "the slot is free again")
+}

@@ -17,6 +17,7 @@ type budgetWaiter struct {
 	// handed or a free one (under budget.mu). Such a waiter is neither
 	// handed another slot nor woken, which it would not notice.
 	dialling bool
+	queued   bool      // in the budget's queue (under budget.mu)
 	since    time.Time // when it queued
 	until    time.Time // its acquire's deadline; zero: none
 }

@@ -69,13 +69,31 @@ func asRole(t *testing.T, dsn, role string) string {
 	return u.String()
 }
 
+// withSSLMode returns dsn with its sslmode set to mode.
+func withSSLMode(t *testing.T, dsn, mode string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("sslmode", mode)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // scaleEngines opens n tenant engines t0…t(n-1), each on its own database,
 // connecting as role, with settings under FIBERDB and opts on every engine.
 func scaleEngines(t *testing.T, n int, role string, settings, opts map[string]any) *fiberdb.Engines {
 	t.Helper()
+	return scaleEnginesSSL(t, n, role, "disable", settings, opts)
+}
+
+// scaleEnginesSSL is scaleEngines connecting with sslmode.
+func scaleEnginesSSL(t *testing.T, n int, role, sslmode string, settings, opts map[string]any) *fiberdb.Engines {
+	t.Helper()
 	engines := map[string]any{}
 	for i := range n {
-		m := map[string]any{"url": asRole(t, fiberdbtest.Database(t), role), "hosts": []any{fmt.Sprintf("t%d.test", i)}}
+		dsn := withSSLMode(t, asRole(t, fiberdbtest.Database(t), role), sslmode)
+		m := map[string]any{"url": dsn, "hosts": []any{fmt.Sprintf("t%d.test", i)}}
 		for k, v := range opts {
 			m[k] = v
 		}
@@ -108,39 +126,49 @@ func TestOpenOpensNoPool(t *testing.T) {
 
 func TestBudgetHeldUnderConcurrentTraffic(t *testing.T) {
 	t.Parallel()
-	const budget, tenants, clients = 6, 40, 24
-	role := limitedRole(t, budget)
-	e := scaleEngines(t, tenants, role, map[string]any{"max_total_conns": budget}, map[string]any{"pool_max_conns": 4})
+	// sslmode=prefer, pgx's default, against a server without TLS makes
+	// every connect two sockets in a row: the TLS request the server
+	// refuses, then the plain connection. The second must not lose the
+	// first's slot to another waiter, or waiters hand slots round and none
+	// connects.
+	for _, sslmode := range []string{"disable", "prefer"} {
+		t.Run("sslmode="+sslmode, func(t *testing.T) {
+			t.Parallel()
+			const budget, tenants, clients = 6, 40, 24
+			role := limitedRole(t, budget)
+			e := scaleEnginesSSL(t, tenants, role, sslmode, map[string]any{"max_total_conns": budget}, map[string]any{"pool_max_conns": 4})
 
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for c := range clients {
-		wg.Go(func() {
-			for i := range 8 {
-				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-				err := use(ctx, e, fmt.Sprintf("t%d", (c*7+i*3)%tenants), "select pg_sleep(0.002)")
-				cancel()
-				if err != nil {
-					errs <- err
-					return
+			var wg sync.WaitGroup
+			errs := make(chan error, clients)
+			for c := range clients {
+				wg.Go(func() {
+					for i := range 8 {
+						ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+						err := use(ctx, e, fmt.Sprintf("t%d", (c*7+i*3)%tenants), "select pg_sleep(0.002)")
+						cancel()
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				var pgErr *pgconn.PgError
+				if errors.As(err, &pgErr) {
+					t.Errorf("the server refused a connection (SQLSTATE %s): the budget let too many through", pgErr.Code)
+				} else {
+					t.Error(err)
 				}
 			}
+			s := e.Stats()
+			require.LessOrEqual(t, s.Budget.Peak, budget, "server connections never exceed max_total_conns")
+			require.Equal(t, budget, s.Budget.Peak, "and the budget was used in full")
+			require.Positive(t, s.Budget.Evictions, "idle connections of other pools made room")
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
-			t.Errorf("the server refused a connection (SQLSTATE %s): the budget let too many through", pgErr.Code)
-		} else {
-			t.Error(err)
-		}
-	}
-	s := e.Stats()
-	require.LessOrEqual(t, s.Budget.Peak, budget, "server connections never exceed max_total_conns")
-	require.Equal(t, budget, s.Budget.Peak, "and the budget was used in full")
-	require.Positive(t, s.Budget.Evictions, "idle connections of other pools made room")
 }
 
 func TestBudgetEvictsAnIdleConnectionAtOnce(t *testing.T) {
