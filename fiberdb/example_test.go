@@ -17,24 +17,43 @@ import (
 )
 
 // exampleEngines opens "default" and "acme" on fresh databases of the shared
-// test server, each with a todo table.
-func exampleEngines(prefix string) (*fiberdb.Engines, error) {
+// test server, each with a todo table. done closes the engines and drops the
+// databases: the server may be one the tests did not start
+// (FIBERDB_TEST_DATABASE_URL), which must not keep them.
+func exampleEngines(prefix string) (e *fiberdb.Engines, done func(), err error) {
 	ctx := context.Background()
-	pg, pgErr := fiberdbtest.SharedServer()
-	if pgErr != nil {
-		return nil, pgErr
+	pg, err := fiberdbtest.SharedServer()
+	if err != nil {
+		return nil, nil, err
+	}
+	var dbs []string
+	drop := func() {
+		for _, db := range dbs {
+			_ = pg.DropDatabase(ctx, db) //nolint:errcheck // an example's housekeeping
+		}
 	}
 	engines := map[string]any{}
 	for _, name := range []string{"default", "acme"} {
 		db := prefix + "_" + name
-		if err := pg.DropDatabase(ctx, db); err != nil { // left by an earlier -count run
-			return nil, err
+		if err = pg.DropDatabase(ctx, db); err == nil { // left by a killed run
+			err = pg.CreateDatabase(ctx, db, "")
 		}
-		if err := pg.CreateDatabase(ctx, db, ""); err != nil {
-			return nil, err
+		if err != nil {
+			drop()
+			return nil, nil, err
 		}
+		dbs = append(dbs, db)
 		engines[name] = map[string]any{"url": pg.ConnString(db), "hosts": []any{name + ".localhost"}}
 	}
+	if e, err = openExample(ctx, engines); err != nil {
+		drop()
+		return nil, nil, err
+	}
+	return e, func() { e.Close(); drop() }, nil
+}
+
+// openExample opens engines, each with a todo table.
+func openExample(ctx context.Context, engines map[string]any) (*fiberdb.Engines, error) {
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(map[string]any{"SQLALCHEMY_ENGINES": engines}, ""), nil); err != nil {
 		return nil, err
@@ -79,12 +98,12 @@ func show(app *fiber.App, host, target string) {
 // The middleware resolves the tenant from the Host header; Conn hands the
 // handler a connection to that tenant's database.
 func ExampleNew() {
-	engines, err := exampleEngines("example_new")
+	engines, done, err := exampleEngines("example_new")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer engines.Close()
+	defer done() // closes the engines
 
 	app := fiber.New(fiber.Config{EnableTrustedProxyCheck: true})
 	app.Use(fiberdb.New(fiberdb.Config{Engines: engines}))
@@ -114,12 +133,12 @@ type todoItem struct {
 
 // OneOr404 turns "no such row" into a 404 for Fiber's error handler.
 func ExampleOneOr404() {
-	engines, err := exampleEngines("example_one")
+	engines, done, err := exampleEngines("example_one")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer engines.Close()
+	defer done() // closes the engines
 
 	app := fiber.New()
 	app.Use(fiberdb.New(fiberdb.Config{Engines: engines}))
@@ -146,12 +165,12 @@ func ExampleOneOr404() {
 // TestIsolation undoes everything a test did, including what handlers
 // committed.
 func ExampleEngines_TestIsolation() {
-	engines, err := exampleEngines("example_iso")
+	engines, done, err := exampleEngines("example_iso")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer engines.Close()
+	defer done() // closes the engines
 	ctx := context.Background()
 	count := func() (n int, err error) {
 		pool, err := engines.Engine("acme")
