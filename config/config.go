@@ -237,8 +237,10 @@ func Load(k *koanf.Koanf, opts ...Options) (*Config, error) {
 	}
 
 	claimed := map[string]claim{}
-	for _, name := range sortedKeys(engines) {
+	names := sortedKeys(engines)
+	for _, name := range names {
 		e, eerrs := loadEngine(o.Key, name, engines[name], defaults, claimed)
+		hintMisspelledEngine(o.Key, name, names, eerrs)
 		errs = append(errs, eerrs...)
 		if e != nil {
 			conf.Engines[name] = e
@@ -257,4 +259,23 @@ func Load(k *koanf.Koanf, opts ...Options) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	return conf, nil
+}
+
+// hintMisspelledEngine adds a hint to the "url must be defined" error of an
+// engine whose name is close to another's: an option set on a misspelled
+// engine name (FIBERDB_ENGINES__ACEM__POOL_MAX_CONNS=3, or the same typo in
+// the file) defines a new engine, which has no url.
+func hintMisspelledEngine(root, name string, names []string, errs []error) {
+	others := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == name })
+	h := hint(name, others)
+	if h == "" {
+		return
+	}
+	urlKey := root + "[" + strconv.Quote(name) + `]["url"]`
+	for _, err := range errs {
+		var ke *KeyError
+		if errors.As(err, &ke) && ke.Key == urlKey && errors.Is(ke.Err, ErrNoURL) {
+			ke.Reason += `: engine "` + name + `" is defined by its other keys alone` + h
+		}
+	}
 }

@@ -217,6 +217,14 @@ func TestEnvProviderErrorsNameTheKey(t *testing.T) {
 			want: `'FIBERDB["malformed_env"]' holds environment variables whose names have an empty or dotted part between "__" (FIBERDB_ENGINES__).`,
 		},
 		{
+			// Issue 13: an option on a misspelled engine name defines a new
+			// engine, as the same typo in the file does; the error says so.
+			name: "an option on a misspelled engine name",
+			env:  "FIBERDB_ENGINES__ACEM__POOL_MAX_CONNS=3",
+			is:   config.ErrNoURL,
+			want: `'SQLALCHEMY_ENGINES["acem"]["url"]' must be defined: engine "acem" is defined by its other keys alone (did you mean "acme"?).`,
+		},
+		{
 			name: "a url part that is not one",
 			env:  "FIBERDB_ENGINES__ACME__URL__HOTS=db2",
 			is:   config.ErrInvalidURL,

@@ -44,13 +44,16 @@ func hint(word string, known []string) string {
 	return ""
 }
 
-// editDistance is the Levenshtein distance between a and b, in bytes. Keys
-// are short, so the quadratic cost does not matter; it bails out on long
-// inputs, which cannot be typos of a key.
+// editDistance is the edit distance between a and b, in bytes, counting a
+// swap of two neighbours as one edit ("acem" for "acme"), as typos go
+// (optimal string alignment). Keys are short, so the quadratic cost does not
+// matter; it bails out on long inputs, which cannot be typos of a key.
 func editDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		return len(a) + len(b)
 	}
+	// d[i][j] is the distance between a[:i] and b[:j], in three rows.
+	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -64,8 +67,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
 }
