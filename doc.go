@@ -11,6 +11,10 @@
 //   - [github.com/fiberdb/fiberdb/fiberdb] opens one pool per engine and
 //     provides the middleware, the request connection (Conn, ConnFor),
 //     OneOr404 and test isolation. Start here.
+//   - [github.com/fiberdb/fiberdb/catalog] keeps the tenants in a table of
+//     the landlord database: its koanf provider and its LISTENer.
+//   - [github.com/fiberdb/fiberdb/reload] applies file, signal and catalog
+//     changes to the running engines.
 //   - [github.com/fiberdb/fiberdb/fiberdbtest] helps test an app against a
 //     real, throwaway PostgreSQL: a database per test, request builders,
 //     leak checks.
@@ -18,6 +22,8 @@
 //     programs as well as tests.
 //   - [github.com/fiberdb/fiberdb/fiberdbprom] exports pool and tenant
 //     metrics to Prometheus.
+//   - [github.com/fiberdb/fiberdb/lifecycle] migrates every tenant in
+//     parallel and adds a tenant: the Go API of the fiberdb command.
 //
 // The README's Quick start is a complete program in examples/quickstart;
 // `go run ./cmd/demo` serves a multi-tenant todo API with nothing but the
