@@ -3,17 +3,23 @@ package fiberdb_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fiberdb/fiberdb/fiberdb"
@@ -176,44 +182,125 @@ func (s *syncBuffer) String() string {
 // Regression (issue 12): an engine whose every connect fails answered 503
 // and logged nothing. Each failure is now logged with the tenant and its
 // cause, at most once per engine every few seconds (the rest are counted in
-// the next record), and never with the password or the DSN.
+// the next record), and never with the password or the DSN. Issue 13 names
+// the causes an operator checks first: refused connection, bad password,
+// unknown database.
 func TestAcquireFailuresAreLogged(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		url   func(t *testing.T) string // acme's url, with secretPassword in it
+		cause string
+	}{
+		{"connection refused", refusedURL, "connection refused"},
+		{"unknown database", unknownDatabaseURL, "unknown database"},
+		{"bad password", wrongPasswordURL, "bad password"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			acme := tc.url(t)
+			require.Contains(t, acme, secretPassword)
+			conf := loadConf(t, map[string]any{
+				"default": fiberdbtest.Database(t),
+				"acme":    map[string]any{"url": acme, "hosts": []any{"acme.test"}},
+			})
+			e := openConf(t, conf)
+			var buf syncBuffer
+			app := newApp(fiberdb.Config{Engines: e, Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+			app.Get("/", func(c *fiber.Ctx) error {
+				_, err := fiberdb.Conn(c)
+				return err
+			})
+			const failures = 3
+			for range failures {
+				status, _ := get(t, app, "acme.test", "/")
+				require.Equal(t, fiber.StatusServiceUnavailable, status)
+			}
+			logged := buf.String()
+			require.NotContains(t, logged, secretPassword, "no password in logs")
+			require.NotContains(t, logged, "postgres://", "no DSN in logs")
+			var records []map[string]any
+			for _, line := range strings.Split(strings.TrimSpace(logged), "\n") {
+				var r map[string]any
+				require.NoError(t, json.Unmarshal([]byte(line), &r), line)
+				records = append(records, r)
+			}
+			require.NotEmpty(t, records)
+			require.LessOrEqual(t, len(records), failures)
+			first := records[0]
+			require.Equal(t, "fiberdb: acquire failed", first["msg"])
+			require.Equal(t, "WARN", first["level"])
+			require.Equal(t, "acme", first["tenant"])
+			require.Equal(t, tc.cause, first["cause"])
+			require.EqualValues(t, 0, first["suppressed"])
+		})
+	}
+}
+
+const secretPassword = "pw_secret_marker"
+
+// refusedURL points at a port nothing listens on.
+func refusedURL(t *testing.T) string {
+	t.Helper()
 	var lc net.ListenConfig
 	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close()) // nothing listens there now: connects are refused
-	conf := loadConf(t, map[string]any{"default": map[string]any{
-		"url": "postgres://app:pw_secret_marker@" + addr + "/x?sslmode=disable",
-	}})
-	e := openConf(t, conf)
-	var buf syncBuffer
-	app := newApp(fiberdb.Config{Engines: e, Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
-	app.Get("/", func(c *fiber.Ctx) error {
-		_, err := fiberdb.Conn(c)
-		return err
+	return "postgres://app:" + secretPassword + "@" + addr + "/x?sslmode=disable"
+}
+
+// unknownDatabaseURL names a database the test server does not have.
+func unknownDatabaseURL(t *testing.T) string {
+	t.Helper()
+	u, err := url.Parse(fiberdbtest.Server(t).ConnString("no_such_database_" + strings.ToLower(rand.Text())))
+	require.NoError(t, err)
+	u.User = url.UserPassword(u.User.Username(), secretPassword) // trust never asks for it
+	return u.String()
+}
+
+// wrongPasswordURL makes a role that the test server asks a password of,
+// and returns a url for it with the wrong one. pgserver's server trusts
+// every local connection, so a pg_hba.conf line for this role alone goes
+// first (the first matching line wins) and the server reloads it; every
+// other role stays trusted. An existing server's pg_hba.conf is not the
+// test's to change: there the case is skipped.
+func wrongPasswordURL(t *testing.T) string {
+	t.Helper()
+	pg := fiberdbtest.Server(t)
+	if pg.Dir() == "" {
+		t.Skipf("%s names an existing server, whose pg_hba.conf this test does not change", fiberdbtest.EnvDatabaseURL)
+	}
+	role := "pw_" + strings.ToLower(rand.Text())
+	require.NoError(t, pg.Exec(t.Context(), "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN PASSWORD 'right'"))
+	t.Cleanup(func() { // 2
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, pg.Exec(ctx, "DROP ROLE "+pgx.Identifier{role}.Sanitize()))
 	})
-	const failures = 3
-	for range failures {
-		status, _ := get(t, app, "x.test", "/")
-		require.Equal(t, fiber.StatusServiceUnavailable, status)
-	}
-	logged := buf.String()
-	require.NotContains(t, logged, "pw_secret_marker", "no password in logs")
-	require.NotContains(t, logged, "postgres://", "no DSN in logs")
-	var records []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(logged), "\n") {
-		var r map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &r), line)
-		records = append(records, r)
-	}
-	require.NotEmpty(t, records)
-	require.LessOrEqual(t, len(records), failures)
-	first := records[0]
-	require.Equal(t, "fiberdb: acquire failed", first["msg"])
-	require.Equal(t, "WARN", first["level"])
-	require.Equal(t, "default", first["tenant"])
-	require.Equal(t, "connection refused", first["cause"])
-	require.EqualValues(t, 0, first["suppressed"])
+	hba := filepath.Join(pg.Dir(), "data", "pg_hba.conf")
+	trusting, err := os.ReadFile(hba)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(hba, append([]byte("host all "+role+" 127.0.0.1/32 scram-sha-256\n"), trusting...), 0o600))
+	t.Cleanup(func() { // 1
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, os.WriteFile(hba, trusting, 0o600))
+		require.NoError(t, pg.Exec(ctx, "SELECT pg_reload_conf()"))
+	})
+	require.NoError(t, pg.Exec(t.Context(), "SELECT pg_reload_conf()"))
+
+	u, err := url.Parse(pg.URL())
+	require.NoError(t, err)
+	u.User = url.UserPassword(role, secretPassword)
+	// pg_reload_conf only signals the server: wait until it asks.
+	require.Eventually(t, func() bool {
+		conn, err := pgconn.Connect(t.Context(), u.String())
+		if err == nil {
+			err = conn.Close(t.Context()) // trusted still: not reloaded yet
+		}
+		var pgErr *pgconn.PgError
+		return errors.As(err, &pgErr) && pgErr.Code == "28P01"
+	}, 10*time.Second, 10*time.Millisecond, "the server asks %s for a password", role)
+	return u.String()
 }
