@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fiberdb/fiberdb/fiberdbtest"
@@ -60,6 +61,7 @@ func TestCommand(t *testing.T) {
 		{"-tenants limits the run", testTenantsFlag},
 		{"usage errors exit 2 before anything runs", testUsageErrors},
 		{"tenant add creates, migrates and registers a tenant", testTenantAdd},
+		{"tenant add -template copies the template database", testTenantAddTemplate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -270,4 +272,32 @@ func testTenantAdd(t *testing.T, bin string) {
 		require.Equal(t, 2, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 		require.Contains(t, r.stderr, "tenant exists: ")
 	}
+}
+
+func testTenantAddTemplate(t *testing.T, bin string) {
+	t.Helper()
+	dir := t.TempDir()
+	pg := fiberdbtest.Server(t)
+	tpl := fiberdbtest.Template(t, "tenant_add_marker", func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, "CREATE TABLE marker (note text); INSERT INTO marker VALUES ('from the template')")
+		return err
+	})
+	central := fiberdbtest.Database(t)
+	cfg := writeConfig(t, dir, map[string]string{"default": central})
+	name := "Initech-" + rand.Text()[:8]
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, pg.DropDatabase(ctx, name))
+	})
+
+	r := fiberdb(t, bin, nil, "tenant", "add", name, "-host", "initech.example.com", "-template", tpl, "-config", cfg, "-dir", writeMigrations(t, dir, schema))
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Regexp(t, `^`+name+`  0 → 2  migrated in \S+; added to fiberdb_tenants\n$`, r.stdout)
+	require.Equal(t, []string{"public.gadgets", "public.goose_db_version", "public.marker", "public.widgets"},
+		tables(t, pg.ConnString(name)), "the template's table and the migrations'")
+	require.Equal(t, []string{"from the template"}, testkit.Query[string](t, pg.ConnString(name), "SELECT note FROM marker"))
+	require.Equal(t, [][]string{{"initech.example.com"}},
+		testkit.Query[[]string](t, central, "SELECT hosts FROM fiberdb_tenants WHERE name = $1", name))
+	require.Equal(t, []string{pg.ConnString(name)}, testkit.Query[string](t, central, "SELECT url FROM fiberdb_tenants WHERE name = $1", name))
 }
