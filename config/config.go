@@ -2,9 +2,10 @@
 //
 // It is the Go counterpart of Flask-SQLAlchemy-Lite's SQLALCHEMY_ENGINES: a
 // map of engine name to PostgreSQL connection string, or to a map with a
-// required "url" and pool options. [Load] parses and validates everything up
-// front and opens nothing: no pool, no connection, no network. It never
-// mutates the koanf instance or the caller's maps.
+// required "url", pool options, and an optional "direct_url" for the
+// connections that must bypass a pooler (migrations). [Load] parses and
+// validates everything up front and opens nothing: no pool, no connection,
+// no network. It never mutates the koanf instance or the caller's maps.
 package config
 
 import (
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/knadh/koanf/v2"
 )
 
@@ -102,6 +104,31 @@ func (c *Config) Hosts() map[string]string {
 		}
 	}
 	return hosts
+}
+
+// DirectConfig returns a new copy of the configuration of a direct
+// connection to engine name's database, one that reaches PostgreSQL itself
+// rather than a pooler such as PgBouncer: parsed from the engine's
+// direct_url when it has one, else from its url, with the engine's options
+// applied (connect_timeout, default_query_exec_mode, the statement caches).
+// An engine with a Pool has its pool's engine's, whose database holds its
+// tables. fiberdb's request pools never use it; package lifecycle opens
+// every connection of fiberdb migrate and fiberdb tenant add with it.
+//
+// It returns nil when name is not an engine, and when the engine that owns
+// the pool has no pool configuration ([Engine.PoolConfig] is nil).
+func (c *Config) DirectConfig(name string) *pgx.ConnConfig {
+	e := c.Engines[name]
+	if e != nil && e.Pool != "" {
+		e = c.Engines[e.Pool]
+	}
+	switch {
+	case e == nil || e.pool == nil:
+		return nil
+	case e.direct != nil:
+		return e.direct.ConnConfig.Copy()
+	}
+	return e.pool.ConnConfig.Copy()
 }
 
 // Clone returns a deep copy of c, engines and their pool configurations

@@ -27,8 +27,8 @@ type Engine struct {
 	Hosts []string
 	// Pool names the engine whose pool this one's requests use (key "pool").
 	// Empty means the engine has a pool of its own, built from its url; set
-	// means it has neither url nor pool options, and [Engine.PoolConfig]
-	// returns nil.
+	// means it has neither url, direct_url nor pool options, and
+	// [Engine.PoolConfig] returns nil.
 	Pool string
 	// SearchPath is the schema every transaction of this engine's requests
 	// runs in (key "search_path"), exactly as configured; fiberdb quotes it
@@ -40,7 +40,8 @@ type Engine struct {
 	// means none.
 	Settings map[string]string
 
-	pool *pgxpool.Config // nil: shares Pool's, or not built by Load
+	pool   *pgxpool.Config // nil: shares Pool's, or not built by Load
+	direct *pgxpool.Config // from direct_url; nil: the url's (pool) is direct
 }
 
 // PoolConfig returns a copy of the engine's pool configuration, built by
@@ -65,16 +66,21 @@ func (e *Engine) clone() *Engine {
 	if e.pool != nil {
 		c.pool = e.pool.Copy()
 	}
+	if e.direct != nil {
+		c.direct = e.direct.Copy()
+	}
 	return &c
 }
 
 var engineName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
 
 // engineKeys are the engine keys that are not pool options.
-var engineKeys = map[string]bool{"url": true, "hosts": true, "pool": true, "search_path": true, "settings": true}
+var engineKeys = map[string]bool{
+	"url": true, "direct_url": true, "hosts": true, "pool": true, "search_path": true, "settings": true,
+}
 
 // engineOptionNames are every key an engine map may hold, for hints.
-var engineOptionNames = append(PoolOptions(), "hosts", "pool", "search_path", "settings", "url")
+var engineOptionNames = append(PoolOptions(), "direct_url", "hosts", "pool", "search_path", "settings", "url")
 
 // claim records which engine, through which key, routes a host.
 type claim struct{ engine, key string }
@@ -144,6 +150,9 @@ func loadShared(e *Engine, key string, pool any, entry map[string]any) []error {
 		switch {
 		case opt == "url":
 			errs = append(errs, keyErr(sub, "must not be set together with pool: the engine uses the url of the pool's engine", ErrInvalidOption))
+		case opt == "direct_url":
+			errs = append(errs, keyErr(sub, "must not be set together with pool: the engine's tables are in the pool's engine's database, "+
+				"so set direct_url on that engine", ErrInvalidOption))
 		case !engineKeys[opt] && poolOptions[opt] != nil:
 			errs = append(errs, keyErr(sub, "is a pool option, but this engine has no pool of its own (set it on the engine that pool names)", ErrInvalidOption))
 		case !engineKeys[opt]:
@@ -163,22 +172,11 @@ func loadOwnPool(e *Engine, key string, entry, defaults map[string]any) []error 
 		pc = &pgxpool.Config{ConnConfig: &pgx.ConnConfig{}}
 	}
 
-	opts := make(map[string]any, len(defaults)+len(entry))
 	inURL := urlOptions(dsn)
 	urlErrs := checkURLOptions(key+`["url"]`, inURL)
 	errs = append(errs, urlErrs...)
-	for k, v := range defaults {
-		if _, set := inURL[k]; !set { // an option in the engine's own url beats the defaults
-			opts[k] = v
-		}
-	}
-	for k, v := range entry {
-		opts[k] = v
-	}
+	opts := engineOptions(defaults, entry, inURL)
 	for _, opt := range sortedKeys(opts) {
-		if engineKeys[opt] {
-			continue
-		}
 		sub := key + "[" + strconv.Quote(opt) + "]"
 		apply, known := poolOptions[opt]
 		if !known {
@@ -195,7 +193,31 @@ func loadOwnPool(e *Engine, key string, entry, defaults map[string]any) []error 
 	if valid {
 		e.pool = pc
 	}
+	if raw, set := entry["direct_url"]; set {
+		var derrs []error
+		e.direct, derrs = loadDirect(key+`["direct_url"]`, raw, entry, defaults)
+		errs = append(errs, derrs...)
+	}
 	return errs
+}
+
+// engineOptions returns the options to apply onto the configuration parsed
+// from a url that sets inURL itself: the defaults under the engine's own
+// options, less the defaults that the url sets (an option in the engine's
+// own url beats the defaults). It holds no engine key.
+func engineOptions(defaults, entry map[string]any, inURL map[string]string) map[string]any {
+	opts := make(map[string]any, len(defaults)+len(entry))
+	for k, v := range defaults {
+		if _, set := inURL[k]; !set {
+			opts[k] = v
+		}
+	}
+	for k, v := range entry {
+		if !engineKeys[k] {
+			opts[k] = v
+		}
+	}
+	return opts
 }
 
 // engineURL parses an engine's url, given as a string or as a map.

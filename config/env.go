@@ -49,6 +49,8 @@ const malformedEnvKey = "malformed_env"
 //	FIBERDB_ENGINES__ACME=postgres://…                  SQLALCHEMY_ENGINES.acme.url
 //	FIBERDB_ENGINES__ACME__URL=postgres://…             SQLALCHEMY_ENGINES.acme.url
 //	FIBERDB_ENGINES__ACME__URL__HOST=db1                SQLALCHEMY_ENGINES.acme.url's host
+//	FIBERDB_ENGINES__ACME__DIRECT_URL=postgres://…      SQLALCHEMY_ENGINES.acme.direct_url
+//	FIBERDB_ENGINES__ACME__DIRECT_URL__PORT=5432        SQLALCHEMY_ENGINES.acme.direct_url's port
 //	FIBERDB_ENGINES__ACME__POOL_MAX_CONNS=8             SQLALCHEMY_ENGINES.acme.pool_max_conns
 //	FIBERDB_ENGINES__ACME__HOSTS=a.example.com,b.example.com
 //	FIBERDB_ENGINES__ACME__SETTINGS__APP__TENANT=acme   SQLALCHEMY_ENGINES.acme.settings.app.tenant
@@ -65,10 +67,10 @@ const malformedEnvKey = "malformed_env"
 // koanf's merge would replace an engine or url written as a string with a
 // map holding only the variable's part, and so connect somewhere else
 // without an error. [Load] merges them instead: a url part replaces that part
-// of the file's url, whatever its form, and the rest of the url is kept; an
-// option joins an engine written as a string. An engine named in another case
-// in the file (Acme) is matched case-insensitively, since variable names are
-// lower-cased.
+// of the file's url, whatever its form, and the rest of the url is kept (a
+// direct_url part, of the direct_url); an option joins an engine written as
+// a string. An engine named in another case in the file (Acme) is matched
+// case-insensitively, since variable names are lower-cased.
 //
 // Every other variable under the prefix is a setting, so a misspelled one is
 // an error from Load, as the same misspelling in the file is; so is a name

@@ -11,8 +11,8 @@ import (
 // replaces a string with a map, so FIBERDB_ENGINES__ACME__URL__HOST over a
 // file whose acme url is a string would leave a url of a host alone, and
 // connect as the wrong user to the wrong database without an error. Here a
-// url's parts merge into the url whatever its form, and options merge into
-// an engine written as a string.
+// url's (or direct_url's) parts merge into it whatever its form, and options
+// merge into an engine written as a string.
 //
 // An override names its engine case-insensitively when no engine has its
 // exact name, because environment variable names are lower-cased. It returns
@@ -87,7 +87,7 @@ func mergeEngine(base, ov any) (any, bool) {
 		return ovEntry, true
 	}
 	for k, v := range ovEntry {
-		if k == "url" {
+		if k == "url" || k == "direct_url" {
 			entry[k] = mergeURL(entry[k], v)
 			continue
 		}
