@@ -3,8 +3,9 @@
 //
 // [LoadMigrations] reads jackc/tern's migration files; [Migrate] applies
 // them to every tenant engine of a [config.Config] in parallel, each through
-// a direct connection under a lock of its own, so that tenants never wait
-// for each other and one tenant's failure never stops the others.
+// a direct connection (the engine's direct_url, else its url:
+// [config.Config.DirectConfig]) under a lock of its own, so that tenants
+// never wait for each other and one tenant's failure never stops the others.
 // [AddTenant] creates a tenant's database (or schema), migrates it and adds
 // it to the catalog table, for apps that sign tenants up themselves.
 //

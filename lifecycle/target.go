@@ -16,8 +16,9 @@ const versionTable = "goose_db_version"
 // target is where one tenant's migrations run.
 type target struct {
 	tenant string
-	// conn is a direct connection to the tenant's database: the url of the
-	// engine (or of its pool's engine), never a pool of fiberdb's, so that
+	// conn is a direct connection to the tenant's database
+	// ([config.Config.DirectConfig]: the direct_url, else the url, of the
+	// engine or of its pool's engine), never a pool of fiberdb's, so that
 	// nothing of the run reaches a connection that serves requests. A
 	// schema tenant's connections start with its search_path.
 	conn *pgx.ConnConfig
@@ -33,18 +34,14 @@ func targetFor(conf *config.Config, name string) (*target, error) {
 	if !ok || name == config.DefaultEngine {
 		return nil, unknownTenant(conf, name)
 	}
-	owner := e
-	if e.Pool != "" {
-		owner = conf.Engines[e.Pool]
-	}
-	pc := owner.PoolConfig()
-	if pc == nil {
+	cc := conf.DirectConfig(name)
+	if cc == nil {
 		return nil, fmt.Errorf("%w %q: '%s[%s][\"pool\"]' names no engine with a url", ErrUnknownTenant, name, conf.Key, strconv.Quote(name))
 	}
 	if e.SearchPath != "" {
-		return schemaTarget(name, owner, e.SearchPath), nil
+		return schemaTarget(name, cc, e.SearchPath), nil
 	}
-	return &target{tenant: name, conn: oneShot(pc.ConnConfig)}, nil
+	return &target{tenant: name, conn: oneShot(cc)}, nil
 }
 
 // oneShot sets cc up for a run's few queries, each sent once: a statement
@@ -59,9 +56,9 @@ func oneShot(cc *pgx.ConnConfig) *pgx.ConnConfig {
 }
 
 // schemaTarget is the target of a tenant whose tables are in schema, in the
-// database of engine owner (which has a url).
-func schemaTarget(name string, owner *config.Engine, schema string) *target {
-	cc := oneShot(owner.PoolConfig().ConnConfig)
+// database that cc, a direct connection of the tenant's own, reaches.
+func schemaTarget(name string, cc *pgx.ConnConfig, schema string) *target {
+	cc = oneShot(cc)
 	// A session parameter is safe here: the connection is the run's own.
 	cc.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	return &target{tenant: name, conn: cc, schema: schema}

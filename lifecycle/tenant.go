@@ -54,7 +54,12 @@ var tenantName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
 // missing), last, so that an app following the catalog never serves a
 // tenant that is not ready. A database tenant's url is the landlord's with
 // the tenant's database (a password in the landlord's url is copied with
-// it).
+// it), and so is its direct_url when the landlord has one.
+//
+// Every connection AddTenant opens is a direct one
+// ([config.Config.DirectConfig]): the landlord's direct_url, else its url,
+// for the catalog, the new database and its migrations; the pool engine's
+// for a schema.
 //
 // conf should hold the catalog's rows (catalog.Provider), as the app's does,
 // so that names and hosts are checked against them too. Before creating
@@ -70,11 +75,11 @@ func AddTenant(ctx context.Context, conf *config.Config, t Tenant, m *Migrations
 	if err != nil {
 		return res, err
 	}
-	landlord := conf.Engines[config.DefaultEngine]
-	if landlord == nil || landlord.PoolConfig() == nil {
+	landlord := conf.DirectConfig(config.DefaultEngine)
+	if landlord == nil {
 		return res, fmt.Errorf("add tenant %q: '%s[\"default\"]' must be defined with a url: the catalog lives there", t.Name, conf.Key)
 	}
-	conn, err := pgx.ConnectConfig(ctx, landlord.PoolConfig().ConnConfig)
+	conn, err := pgx.ConnectConfig(ctx, landlord)
 	if err != nil {
 		return res, fmt.Errorf("add tenant %q: connect to the landlord database: %w", t.Name, err)
 	}
@@ -94,9 +99,9 @@ func AddTenant(ctx context.Context, conf *config.Config, t Tenant, m *Migrations
 
 	var tgt *target
 	if t.Pool == "" {
-		tgt, err = createDatabase(ctx, conn, landlord, t, &row)
+		tgt, err = createDatabase(ctx, conn, conf, t, &row)
 	} else {
-		tgt, err = createSchema(ctx, conf.Engines[t.Pool], t)
+		tgt, err = createSchema(ctx, conf, t)
 	}
 	if err != nil {
 		return res, fmt.Errorf("add tenant %q: %w", t.Name, err)
@@ -151,13 +156,16 @@ func checkTenant(conf *config.Config, t Tenant) (catalog.Tenant, error) {
 }
 
 // createDatabase creates t's database on the landlord's server, sets row's
-// url to it and returns its target.
-func createDatabase(ctx context.Context, conn *pgx.Conn, landlord *config.Engine, t Tenant, row *catalog.Tenant) (*target, error) {
-	row.URL = withDatabase(landlord.PoolConfig().ConnString(), t.Name)
-	cc, err := pgx.ParseConfig(row.URL)
-	if err != nil {
-		return nil, fmt.Errorf("the tenant's url: %w", err)
+// url (and direct_url) to it and returns its target, which connects as the
+// landlord's direct connection does.
+func createDatabase(ctx context.Context, conn *pgx.Conn, conf *config.Config, t Tenant, row *catalog.Tenant) (*target, error) {
+	pooled := conf.Engines[config.DefaultEngine].PoolConfig().ConnString()
+	row.URL = withDatabase(pooled, t.Name)
+	cc := conf.DirectConfig(config.DefaultEngine)
+	if direct := cc.ConnString(); direct != pooled {
+		row.Options = map[string]any{"direct_url": withDatabase(direct, t.Name)}
 	}
+	cc.Database = t.Name
 	if err := row.Validate(); err != nil {
 		return nil, err
 	}
@@ -177,9 +185,9 @@ func createDatabase(ctx context.Context, conn *pgx.Conn, landlord *config.Engine
 
 // createSchema creates t's schema in its pool engine's database and returns
 // its target.
-func createSchema(ctx context.Context, pool *config.Engine, t Tenant) (_ *target, err error) {
-	tgt := schemaTarget(t.Name, pool, t.Name)
-	conn, err := pgx.ConnectConfig(ctx, pool.PoolConfig().ConnConfig)
+func createSchema(ctx context.Context, conf *config.Config, t Tenant) (_ *target, err error) {
+	tgt := schemaTarget(t.Name, conf.DirectConfig(t.Pool), t.Name)
+	conn, err := pgx.ConnectConfig(ctx, conf.DirectConfig(t.Pool))
 	if err != nil {
 		return nil, fmt.Errorf("connect to pool %q: %w", t.Pool, err)
 	}
