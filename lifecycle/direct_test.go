@@ -2,10 +2,8 @@ package lifecycle_test
 
 import (
 	"errors"
-	"net"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -19,22 +17,6 @@ import (
 	"github.com/fiberdb/fiberdb/internal/testkit"
 	"github.com/fiberdb/fiberdb/lifecycle"
 )
-
-// closedURL returns dsn with its host and port replaced by a loopback port
-// nothing listens on: a url that a run must never connect through.
-func closedURL(t *testing.T, dsn string) string {
-	t.Helper()
-	var lc net.ListenConfig
-	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr, ok := l.Addr().(*net.TCPAddr)
-	require.True(t, ok)
-	require.NoError(t, l.Close())
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(addr.Port))
-	return u.String()
-}
 
 // TestMigrateThroughDirectURL gives each tenant a url that refuses every
 // connection and a direct_url to its database: migrated tenants prove that
@@ -50,7 +32,7 @@ func TestMigrateThroughDirectURL(t *testing.T) {
 		{
 			name: "a tenant with a database of its own",
 			engine: func(db string) map[string]any {
-				return map[string]any{"acme": map[string]any{"url": closedURL(t, db), "direct_url": db}}
+				return map[string]any{"acme": map[string]any{"url": testkit.ClosedURL(t, db), "direct_url": db}}
 			},
 			tenant: "acme",
 			tables: []string{"public.gadgets", "public.goose_db_version", "public.widgets"},
@@ -59,7 +41,7 @@ func TestMigrateThroughDirectURL(t *testing.T) {
 			name: "a schema tenant whose pool engine has a direct_url",
 			engine: func(db string) map[string]any {
 				return map[string]any{
-					"saas": map[string]any{"url": closedURL(t, db), "direct_url": db},
+					"saas": map[string]any{"url": testkit.ClosedURL(t, db), "direct_url": db},
 					"acme": map[string]any{"pool": "saas", "search_path": "acme"},
 				}
 			},
@@ -106,11 +88,11 @@ func TestAddTenantThroughDirectURL(t *testing.T) {
 	t.Parallel()
 	pg := fiberdbtest.Server(t)
 	central, saas := fiberdbtest.Database(t), fiberdbtest.Database(t)
-	centralClosed := closedURL(t, central)
+	centralClosed := testkit.ClosedURL(t, central)
 	flat := map[string]any{
 		config.DefaultKey + ".default.url":        centralClosed,
 		config.DefaultKey + ".default.direct_url": central,
-		config.DefaultKey + ".saas.url":           closedURL(t, saas),
+		config.DefaultKey + ".saas.url":           testkit.ClosedURL(t, saas),
 		config.DefaultKey + ".saas.direct_url":    saas,
 	}
 	conf := loadFlat(t, flat)
