@@ -16,7 +16,9 @@ import (
 // loadConfig reads the configuration as an app that follows the catalog
 // does: the file at path (none when path is empty), then the rows of the
 // catalog table in the "default" database, when it has one, then the
-// FIBERDB_ variables of environ, which win. An error in the file or the
+// FIBERDB_ variables of environ, which win. Like every connection of the
+// command, the one reading the catalog is direct (the landlord's
+// direct_url, else its url). An error in the file or the
 // environment is a *usageError naming the file or the key; one reading the
 // catalog is not.
 func loadConfig(ctx context.Context, path string, environ []string) (*config.Config, error) {
@@ -24,11 +26,11 @@ func loadConfig(ctx context.Context, path string, environ []string) (*config.Con
 	if err != nil {
 		return nil, err
 	}
-	landlord := conf.Engines[config.DefaultEngine]
-	if landlord == nil || landlord.PoolConfig() == nil {
+	landlord := conf.DirectConfig(config.DefaultEngine)
+	if landlord == nil {
 		return conf, nil
 	}
-	conn, err := pgx.ConnectConfig(ctx, landlord.PoolConfig().ConnConfig)
+	conn, err := pgx.ConnectConfig(ctx, landlord)
 	if err != nil {
 		return nil, fmt.Errorf("read the catalog: connect to the landlord database: %w", err)
 	}

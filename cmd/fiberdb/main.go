@@ -6,7 +6,9 @@
 // migrate applies the migrations in -dir (jackc/tern's files: NNN_name.sql)
 // to every tenant engine of the configuration (FIBERDB.tenants, by default
 // every engine but "default"), or to the -tenants listed, -parallel at a time, each through a
-// direct connection under a lock of its own. On a terminal it shows a live
+// direct connection under a lock of its own: the engine's direct_url, else
+// its url (a shared-pool tenant's: its pool engine's), which must reach
+// PostgreSQL itself, not PgBouncer. On a terminal it shows a live
 // status line; otherwise it prints a line as each migration starts. It ends
 // with one line per tenant (versions from → to and time, or the error) and
 // a summary.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -62,6 +63,7 @@ func TestCommand(t *testing.T) {
 		{"usage errors exit 2 before anything runs", testUsageErrors},
 		{"tenant add creates, migrates and registers a tenant", testTenantAdd},
 		{"tenant add -template copies the template database", testTenantAddTemplate},
+		{"migrate and tenant add connect through direct_url", testDirectURL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -300,4 +302,52 @@ func testTenantAddTemplate(t *testing.T, bin string) {
 	require.Equal(t, [][]string{{"initech.example.com"}},
 		testkit.Query[[]string](t, central, "SELECT hosts FROM fiberdb_tenants WHERE name = $1", name))
 	require.Equal(t, []string{pg.ConnString(name)}, testkit.Query[string](t, central, "SELECT url FROM fiberdb_tenants WHERE name = $1", name))
+}
+
+// testDirectURL gives every engine a url that refuses every connection and
+// a direct_url to its database, saas's completed by FIBERDB_ variables: the
+// command reads the catalog, migrates and adds tenants through direct_url
+// alone.
+func testDirectURL(t *testing.T, bin string) {
+	t.Helper()
+	dir := t.TempDir()
+	pg := fiberdbtest.Server(t)
+	central, saas, t00 := fiberdbtest.Database(t), fiberdbtest.Database(t), fiberdbtest.Database(t)
+	saasClosed := testkit.ClosedURL(t, saas)
+	cfg := filepath.Join(dir, "fiberdb.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`SQLALCHEMY_ENGINES:
+  default: {url: %q, direct_url: %q}
+  saas: {url: %q, direct_url: %q}
+  t00: {url: %q, direct_url: %q}
+  acme: {pool: saas, search_path: acme}
+`, testkit.ClosedURL(t, central), central, saasClosed, saasClosed, testkit.ClosedURL(t, t00), t00)), 0o600))
+	server, err := url.Parse(saas)
+	require.NoError(t, err)
+	env := []string{"FIBERDB_ENGINES__SAAS__DIRECT_URL__HOST=" + server.Hostname(), "FIBERDB_ENGINES__SAAS__DIRECT_URL__PORT=" + server.Port()}
+	migrations := writeMigrations(t, dir, schema)
+	name := "direct_" + strings.ToLower(rand.Text()[:8])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, pg.DropDatabase(ctx, name))
+	})
+
+	r := fiberdb(t, bin, env, "migrate", "-config", cfg, "-dir", migrations)
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Len(t, lines(t, r.stdout), 3)
+	require.Equal(t, []string{"acme.gadgets", "acme.goose_db_version", "acme.widgets", "public.gadgets", "public.goose_db_version", "public.widgets"},
+		tables(t, saas))
+	require.Equal(t, []string{"public.gadgets", "public.goose_db_version", "public.widgets"}, tables(t, t00))
+
+	r = fiberdb(t, bin, env, "tenant", "add", name, "-config", cfg, "-dir", migrations)
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Equal(t, []string{"public.gadgets", "public.goose_db_version", "public.widgets"}, tables(t, pg.ConnString(name)))
+	r = fiberdb(t, bin, env, "tenant", "add", "globex", "-pool", "saas", "-config", cfg, "-dir", migrations)
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Contains(t, tables(t, saas), "globex.widgets")
+
+	// The new tenant's row has a direct_url, which the next run follows.
+	r = fiberdb(t, bin, env, "migrate", "-config", cfg, "-dir", migrations, "-tenants", name+",globex")
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Equal(t, []string{"2", "0", "2", "0"}, summary.FindStringSubmatch(r.stdout)[1:])
 }
