@@ -110,6 +110,8 @@ func TestValidate(t *testing.T) {
 		{"bad name", catalog.Tenant{Name: "a.b", URL: "postgres://h/a"}, `'fiberdb_tenants["a.b"]' is not a valid engine name (1 to 63 of A-Z, a-z, 0-9, _ and -).`, config.ErrInvalidEngineName},
 		{"unknown option", catalog.Tenant{Name: "acme", URL: "postgres://h/a", Options: map[string]any{"pool_max_con": 1}}, `'fiberdb_tenants["acme"]["pool_max_con"]' is not a known option (did you mean "pool_max_conns"?).`, config.ErrInvalidOption},
 		{"url in options", catalog.Tenant{Name: "acme", URL: "postgres://h/a", Options: map[string]any{"url": "postgres://h/b"}}, `'fiberdb_tenants["acme"]["options"]["url"]' must not be set: the url column holds it.`, config.ErrInvalidOption},
+		{"bad direct_url", catalog.Tenant{Name: "acme", URL: "postgres://h/a", Options: map[string]any{"direct_url": "postgres://app:s3cret@h:port/a"}}, `'fiberdb_tenants["acme"]["direct_url"]' is not a valid PostgreSQL connection string: invalid port.`, config.ErrInvalidURL},
+		{"direct_url with pool", catalog.Tenant{Name: "acme", Options: map[string]any{"pool": "saas", "direct_url": "postgres://h/a"}}, `'fiberdb_tenants["acme"]["direct_url"]' must not be set together with pool: the engine's tables are in the pool's engine's database, so set direct_url on that engine.`, config.ErrInvalidOption},
 		{"bad host", catalog.Tenant{Name: "acme", URL: "postgres://h/a", Hosts: []string{"a b"}}, `'fiberdb_tenants["acme"]["hosts"][0]' is not a valid host name (use punycode for international names).`, config.ErrInvalidOption},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,6 +197,27 @@ func TestProviderReadError(t *testing.T) {
 	err = koanf.New(".").Load(catalog.Provider(t.Context(), conn), nil)
 	require.ErrorContains(t, err, "read fiberdb_tenants")
 	require.ErrorContains(t, err, "42P01", "no table: the error is pgx's, not an empty catalog")
+}
+
+// TestProviderDirectURL: a row's options may hold a direct_url, which
+// config.Load gives the engine's direct connection, leaving its pool the url.
+func TestProviderDirectURL(t *testing.T) {
+	t.Parallel()
+	pool, _ := landlord(t)
+	ctx := t.Context()
+	require.NoError(t, catalog.Put(ctx, pool, catalog.Tenant{
+		Name: "acme", URL: "postgres://app@pgbouncer:6432/acme",
+		Options: map[string]any{"direct_url": "postgres://app@db:5432/acme", "default_query_exec_mode": "exec"},
+	}))
+
+	k := koanf.New(".")
+	require.NoError(t, k.Load(catalog.Provider(ctx, pool), nil))
+	conf, err := config.Load(k, config.Options{AllowEmpty: true})
+	require.NoError(t, err)
+	require.Equal(t, "pgbouncer", conf.Engines["acme"].PoolConfig().ConnConfig.Host)
+	cc := conf.DirectConfig("acme")
+	require.Equal(t, "db", cc.Host)
+	require.Equal(t, pgx.QueryExecModeExec, cc.DefaultQueryExecMode, "the row's options apply to it too")
 }
 
 type mapProvider map[string]any

@@ -20,8 +20,8 @@ type Tenant struct {
 	URL string
 	// Hosts are the host names routed to the engine.
 	Hosts []string
-	// Options are the engine's other keys (pool_max_conns, …), stored as a
-	// JSON object. They must not repeat url or hosts.
+	// Options are the engine's other keys (pool_max_conns, direct_url, …),
+	// stored as a JSON object. They must not repeat url or hosts.
 	Options map[string]any
 }
 
