@@ -219,6 +219,20 @@ func (b *budget) leave(w *budgetWaiter) {
 	}
 }
 
+// urgent reports whether a dial for w may evict the idle connections of
+// the most used pools too: w still waits (a connect pgxpool finishes in the
+// background after its acquire gave up serves no request) and has waited
+// long enough (budgetWaiter.impatient).
+func (b *budget) urgent(w *budgetWaiter) bool {
+	if w == nil {
+		return false
+	}
+	b.mu.Lock()
+	queued := w.queued
+	b.mu.Unlock()
+	return queued && w.impatient()
+}
+
 // owed reports whether w is the oldest waiter without a slot: the one the
 // next freed slot goes to, and the only one that polls.
 func (b *budget) owed(w *budgetWaiter) bool {
@@ -322,13 +336,24 @@ type budgetDialer struct {
 	w         *budgetWaiter // the waiter the attempt is for; nil: none
 	open      atomic.Int32
 	connected atomic.Bool // the attempt connected (pgconn's AfterConnect ran)
+	// exhausted: a dial of the attempt found the budget spent. pgconn takes
+	// that for a failed host and tries the next one (another address, the
+	// plain socket after the TLS one): each would evict again for an
+	// attempt that is going to wait anyway, and a later failure of another
+	// kind (a wrong password) would hide behind the budget's, which await
+	// retries until its deadline. So the attempt's later dials fail at once.
+	exhausted atomic.Bool
 }
 
 func (d *budgetDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	if d.open.Load() > 0 {
 		return d.next(ctx, network, addr)
 	}
+	if d.exhausted.Load() {
+		return nil, ErrBudgetExhausted
+	}
 	if err := d.b.reserve(ctx); err != nil {
+		d.exhausted.Store(true)
 		return nil, err
 	}
 	c, err := d.next(ctx, network, addr)

@@ -406,3 +406,43 @@ func TestBudgetAttemptOfAWaiterThatLeftHandsItsSlotOn(t *testing.T) {
 	require.False(t, w.slot)
 	require.Zero(t, b.used.Load(), "the slot is free again")
 }
+
+// Once a dial of a connect attempt finds the budget spent, the attempt's
+// next dials (pgconn tries the next address, or the plain socket after the
+// TLS one) fail at once: they would each evict an idle connection for an
+// attempt that waits anyway, and a failure of another kind behind them
+// would read as the budget's.
+func TestBudgetAttemptEvictsOnce(t *testing.T) {
+	p := &pipeDial{}
+	defer p.closeAll()
+	evicts := 0
+	b := newBudget(1, func(context.Context) bool { evicts++; return false })
+	held, err := newDialer(b, p).dial(t.Context(), "tcp", "x")
+	require.NoError(t, err)
+	defer held.Close()
+
+	d := newDialer(b, p)
+	for range 3 {
+		_, err = d.dial(t.Context(), "tcp", "x")
+		require.ErrorIs(t, err, ErrBudgetExhausted)
+	}
+	require.Equal(t, 1, evicts, "one eviction try for the attempt, not one per dial")
+	require.Equal(t, 1, p.calls, "no dial of the attempt reached the network")
+}
+
+// A connect that pgxpool finishes after its acquire gave up serves no
+// request: however long its waiter waited, it does not take the idle
+// connections of the most used pools.
+func TestBudgetWaiterThatLeftIsNotUrgent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(1, nil)
+		b.used.Store(1)
+		w := newBudgetWaiter(t.Context(), nil)
+		b.join(w)
+		time.Sleep(patience)
+		require.True(t, b.urgent(w), "queued and impatient")
+		b.leave(w)
+		require.False(t, b.urgent(w), "left the queue")
+		require.False(t, b.urgent(nil))
+	})
+}

@@ -355,13 +355,12 @@ func (ps *poolSet) count() (open int, draining map[string]*pgxpool.Stat) {
 // order of their engines' acquires in the last seconds (freq, which the
 // reaper halves every second), ties broken by the last acquire. The most
 // used pools are spared (decay marks them), unless the waiter that evicts
-// has waited half its time (budgetWaiter.impatient): sparing hot tenants
+// has waited half its time (budget.urgent): sparing hot tenants
 // must not fail a request while a connection is idle. A pool whose every
 // connection has a holder waiting is never evicted from: its connection is
 // idle only between one holder's release and the next one's wake-up.
 func (ps *poolSet) evictConn(ctx context.Context) bool {
-	w := waiterFrom(ctx)
-	all := w != nil && w.impatient()
+	all := ps.e.budget.urgent(waiterFrom(ctx))
 	ps.mu.Lock()
 	pools := make([]lruPool, 0, len(ps.live))
 	for eng := range ps.live {
