@@ -11,8 +11,14 @@ import (
 // that a direct connection has the engine's connect_timeout, query exec
 // mode and statement caches. The url's check reports a bad option; here
 // only the direct_url's own parameters are checked. No pool is made from a
-// direct_url, so a pool_* parameter in it is refused rather than ignored.
+// direct_url, so a pool_* parameter in it is refused rather than ignored,
+// unless the direct_url was made from the url (a [derivedURL]), whose pool
+// it configures.
 func loadDirect(key string, raw any, entry, defaults map[string]any) (*pgxpool.Config, []error) {
+	d, fromURL := raw.(derivedURL)
+	if fromURL {
+		raw = d.url
+	}
 	pc, dsn, errs := engineURL(key, raw)
 	if len(errs) > 0 {
 		return nil, errs
@@ -20,7 +26,9 @@ func loadDirect(key string, raw any, entry, defaults map[string]any) (*pgxpool.C
 	inURL := urlOptions(dsn)
 	for _, opt := range sortedKeys(inURL) {
 		if strings.HasPrefix(opt, "pool_") {
-			errs = append(errs, keyErr(key, "sets "+opt+", but no pool is made from a direct_url: set it on the engine", ErrInvalidURL))
+			if !fromURL {
+				errs = append(errs, keyErr(key, "sets "+opt+", but no pool is made from a direct_url: set it on the engine", ErrInvalidURL))
+			}
 			delete(inURL, opt)
 		}
 	}

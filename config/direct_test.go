@@ -270,3 +270,88 @@ func TestDirectURLFromEnv(t *testing.T) {
 		})
 	}
 }
+
+// urlOnlyYAML has engines with a url in each form and no direct_url.
+const urlOnlyYAML = `
+SQLALCHEMY_ENGINES:
+  default: postgres://app:pw@pgbouncer:6432/central?pool_max_conns=4&application_name=shop
+  saas: {url: postgres://app:pw@pgbouncer:6432/saas, pool_max_conns: 3}
+  globex:
+    url: {host: pgbouncer, port: 6432, user: app, password: pw, database: globex, params: {application_name: shop}}
+`
+
+// Review of direct_url: FIBERDB_ENGINES__SAAS__DIRECT_URL__HOST=db over an
+// engine without a direct_url gave the direct_url host='db' alone, which
+// connects as the OS user to its namesake database without an error.
+func TestDirectURLPartsOverTheURL(t *testing.T) {
+	t.Parallel()
+	type conn struct {
+		Host, User, Password, Database, App string
+		Port                                uint16
+	}
+	tests := []struct {
+		name     string
+		env      []string
+		engine   string
+		want     conn
+		poolPort uint16
+	}{
+		{
+			name:     "a url string of an engine map",
+			env:      []string{"FIBERDB_ENGINES__SAAS__DIRECT_URL__HOST=db"},
+			engine:   "saas",
+			want:     conn{Host: "db", Port: 6432, User: "app", Password: "pw", Database: "saas"},
+			poolPort: 6432,
+		},
+		{
+			name:     "a url map",
+			env:      []string{"FIBERDB_ENGINES__GLOBEX__DIRECT_URL__HOST=db", "FIBERDB_ENGINES__GLOBEX__DIRECT_URL__PORT=5432"},
+			engine:   "globex",
+			want:     conn{Host: "db", Port: 5432, User: "app", Password: "pw", Database: "globex", App: "shop"},
+			poolPort: 6432,
+		},
+		{
+			name:     "an engine written as a string, whose pool_max_conns is its pool's",
+			env:      []string{"FIBERDB_ENGINES__DEFAULT__DIRECT_URL__HOST=db"},
+			engine:   "default",
+			want:     conn{Host: "db", Port: 6432, User: "app", Password: "pw", Database: "central", App: "shop"},
+			poolPort: 6432,
+		},
+		{
+			name:     "a url part too, which the direct_url keeps",
+			env:      []string{"FIBERDB_ENGINES__SAAS__DIRECT_URL__HOST=db", "FIBERDB_ENGINES__SAAS__URL__PORT=6433"},
+			engine:   "saas",
+			want:     conn{Host: "db", Port: 6433, User: "app", Password: "pw", Database: "saas"},
+			poolPort: 6433,
+		},
+		{
+			name:     "an engine of the environment alone",
+			env:      []string{"FIBERDB_ENGINES__NEW=postgres://app:pw@pgbouncer:6432/new", "FIBERDB_ENGINES__NEW__DIRECT_URL__HOST=db"},
+			engine:   "new",
+			want:     conn{Host: "db", Port: 6432, User: "app", Password: "pw", Database: "new"},
+			poolPort: 6432,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			conf := loadOK(t, yamlAndEnv(t, urlOnlyYAML, tt.env...))
+			cc := conf.DirectConfig(tt.engine)
+			require.NotNil(t, cc)
+			got := conn{
+				Host: cc.Host, User: cc.User, Password: cc.Password, Database: cc.Database,
+				App: cc.RuntimeParams["application_name"], Port: cc.Port,
+			}
+			require.Equal(t, tt.want, got)
+			pool := poolConfig(t, conf, tt.engine)
+			require.Equal(t, "pgbouncer", pool.ConnConfig.Host, "the url keeps its host")
+			require.Equal(t, tt.poolPort, pool.ConnConfig.Port)
+		})
+	}
+	t.Run("the url's pool_max_conns stays with its pool", func(t *testing.T) {
+		t.Parallel()
+		conf := loadOK(t, yamlAndEnv(t, urlOnlyYAML, "FIBERDB_ENGINES__DEFAULT__DIRECT_URL__HOST=db"))
+		require.EqualValues(t, 4, poolConfig(t, conf, "default").MaxConns)
+		require.NotContains(t, conf.DirectConfig("default").RuntimeParams, "pool_max_conns")
+	})
+}

@@ -193,7 +193,9 @@ func loadOwnPool(e *Engine, key string, entry, defaults map[string]any) []error 
 	if valid {
 		e.pool = pc
 	}
-	if raw, set := entry["direct_url"]; set {
+	// A direct_url made from a bad url would only repeat the url's errors.
+	_, fromURL := entry["direct_url"].(derivedURL)
+	if raw, set := entry["direct_url"]; set && (!fromURL || valid && len(urlErrs) == 0) {
 		var derrs []error
 		e.direct, derrs = loadDirect(key+`["direct_url"]`, raw, entry, defaults)
 		errs = append(errs, derrs...)

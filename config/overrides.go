@@ -12,7 +12,8 @@ import (
 // file whose acme url is a string would leave a url of a host alone, and
 // connect as the wrong user to the wrong database without an error. Here a
 // url's (or direct_url's) parts merge into it whatever its form, and options
-// merge into an engine written as a string.
+// merge into an engine written as a string. direct_url parts over an engine
+// without a direct_url merge into a copy of its url.
 //
 // An override names its engine case-insensitively when no engine has its
 // exact name, because environment variable names are lower-cased. It returns
@@ -38,13 +39,16 @@ func overrides(root, key string, engines map[string]any, raw any) (map[string]an
 		}
 		base, defined := out[target]
 		if !defined {
-			out[target] = ov[name]
-			continue
+			// An engine of the environment alone still has its direct_url
+			// parts laid over its url.
+			base = map[string]any{}
 		}
-		merged, ok := mergeEngine(base, ov[name])
-		if !ok {
-			errs = append(errs, keyErr(key+"["+strconv.Quote(name)+"]",
-				"must be a connection string or a map with a url, not "+typeName(ov[name]), ErrInvalidOption))
+		merged, err := mergeEngine(key+"["+strconv.Quote(name)+"]", name, base, ov[name])
+		if err != nil {
+			errs = append(errs, err)
+			if !defined {
+				out[target] = ov[name] // so that Load reports what else it lacks
+			}
 			continue
 		}
 		out[target] = merged
@@ -75,25 +79,57 @@ func overrideTarget(root, key, name string, engines map[string]any) (string, err
 		ErrInvalidOption)
 }
 
-// mergeEngine lays the override ov over the engine base. An engine that is
-// not a map or string is replaced, as koanf would.
-func mergeEngine(base, ov any) (any, bool) {
+// mergeEngine lays the override ov, at key, over the engine base. An engine
+// that is not a map or string is replaced, as koanf would.
+func mergeEngine(key, name string, base, ov any) (any, error) {
 	ovEntry, ok := engineEntry(ov)
 	if !ok {
-		return nil, false
+		return nil, keyErr(key, "must be a connection string or a map with a url, not "+typeName(ov), ErrInvalidOption)
 	}
 	entry, ok := engineEntry(base)
 	if !ok {
-		return ovEntry, true
+		return ovEntry, nil
 	}
 	for k, v := range ovEntry {
-		if k == "url" || k == "direct_url" {
+		switch k {
+		case "direct_url": // below, once the url it may be made from is merged
+		case "url":
 			entry[k] = mergeURL(entry[k], v)
-			continue
+		default:
+			entry[k] = deepMerge(entry[k], v)
 		}
-		entry[k] = deepMerge(entry[k], v)
 	}
-	return entry, true
+	if v, set := ovEntry["direct_url"]; set {
+		d, err := mergeDirect(key+`["direct_url"]`, name, entry, v)
+		if err != nil {
+			return nil, err
+		}
+		entry["direct_url"] = d
+	}
+	return entry, nil
+}
+
+// mergeDirect returns the direct_url of the engine entry with the override
+// ov laid over it. Parts over an engine without a direct_url replace those
+// parts of its url: alone they would make a direct_url of that host alone,
+// which connects as the OS user to its namesake database without an error.
+// An engine with a pool keeps the parts, which Load then refuses.
+func mergeDirect(key, name string, entry map[string]any, ov any) (any, error) {
+	base := entry["direct_url"]
+	_, shared := entry["pool"]
+	if _, parts := toMap(ov); base != nil || !parts || shared {
+		return mergeURL(base, ov), nil
+	}
+	switch u := entry["url"].(type) {
+	case string, urlOverride:
+		return derivedURL{url: mergeURL(u, ov)}, nil
+	default:
+		if _, isMap := toMap(u); isMap {
+			return derivedURL{url: mergeURL(u, ov)}, nil
+		}
+	}
+	return nil, keyErr(key, fmt.Sprintf("sets parts of a direct_url, but engine %q has no direct_url, nor a url to lay them over: "+
+		"set FIBERDB_ENGINES__%s__DIRECT_URL whole", name, strings.ToUpper(name)), ErrNoURL)
 }
 
 // urlOverride is a url string with the parts of a url map laid over it.
@@ -101,6 +137,11 @@ type urlOverride struct {
 	dsn   string
 	parts map[string]any
 }
+
+// derivedURL is a direct_url made from the engine's url, in any of its forms,
+// with parts laid over it. The url's pool_* parameters are its pool's, so the
+// direct_url ignores them.
+type derivedURL struct{ url any }
 
 func mergeURL(base, ov any) any {
 	parts, ok := toMap(ov)
@@ -112,6 +153,8 @@ func mergeURL(base, ov any) any {
 		return urlOverride{dsn: b, parts: parts}
 	case urlOverride:
 		return urlOverride{dsn: b.dsn, parts: mergeMaps(b.parts, parts)}
+	case derivedURL:
+		return derivedURL{url: mergeURL(b.url, parts)}
 	}
 	return deepMerge(base, parts)
 }

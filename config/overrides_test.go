@@ -140,6 +140,15 @@ func TestEnvMergeErrors(t *testing.T) {
 			want: `'SQLALCHEMY_ENGINES["default"]["url"]' is not a valid PostgreSQL connection string: could not match 2 port numbers to 1 hosts.`,
 		},
 		{
+			name: "direct_url parts over an engine with no url to lay them over",
+			doc:  "SQLALCHEMY_ENGINES: {default: '" + dsn + "', saas: {pool_max_conns: 3}}\n",
+			env:  []string{"FIBERDB_ENGINES__SAAS__DIRECT_URL__HOST=db"},
+			is:   config.ErrNoURL,
+			want: `'FIBERDB["overrides"]["saas"]["direct_url"]' sets parts of a direct_url, but engine "saas" has no direct_url, ` +
+				`nor a url to lay them over: set FIBERDB_ENGINES__SAAS__DIRECT_URL whole.` + "\n" +
+				`'SQLALCHEMY_ENGINES["saas"]["url"]' must be defined.`,
+		},
+		{
 			name: "an override that is a list",
 			doc:  "SQLALCHEMY_ENGINES: {default: '" + dsn + "'}\nFIBERDB: {overrides: {default: [x]}}\n",
 			is:   config.ErrInvalidOption,
