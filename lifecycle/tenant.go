@@ -66,7 +66,8 @@ var tenantName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
 // anything, AddTenant refuses a name outside [A-Za-z0-9_-], a bad host, or
 // a Pool that is not an engine with a url ([ErrInvalidTenant]), and a name
 // or host that conf or the catalog already has ([ErrTenantExists]); a
-// database or schema that already exists is ErrTenantExists too. When the
+// database or schema that already exists is ErrTenantExists too. It also
+// refuses a landlord without a url of its own (one with a pool). When the
 // migrations fail, the database (or schema) stays, without a row: the error
 // and the Result say why, and AddTenant refuses the name until it is dropped.
 func AddTenant(ctx context.Context, conf *config.Config, t Tenant, m *Migrations) (res Result, err error) {
@@ -75,11 +76,12 @@ func AddTenant(ctx context.Context, conf *config.Config, t Tenant, m *Migrations
 	if err != nil {
 		return res, err
 	}
-	landlord := conf.DirectConfig(config.DefaultEngine)
-	if landlord == nil {
+	// DirectConfig alone would accept a landlord with a pool, whose direct
+	// connection is its pool engine's, but a tenant's url is the landlord's own.
+	if e := conf.Engines[config.DefaultEngine]; e == nil || e.PoolConfig() == nil {
 		return res, fmt.Errorf("add tenant %q: '%s[\"default\"]' must be defined with a url: the catalog lives there", t.Name, conf.Key)
 	}
-	conn, err := pgx.ConnectConfig(ctx, landlord)
+	conn, err := pgx.ConnectConfig(ctx, conf.DirectConfig(config.DefaultEngine))
 	if err != nil {
 		return res, fmt.Errorf("add tenant %q: connect to the landlord database: %w", t.Name, err)
 	}

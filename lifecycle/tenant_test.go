@@ -142,3 +142,43 @@ func TestAddTenantFailedMigrationAddsNoRow(t *testing.T) {
 	require.ErrorIs(t, err, lifecycle.ErrTenantExists)
 	require.ErrorContains(t, err, `database "`+name+`" exists`)
 }
+
+// Review of direct_url: with a landlord of a shared pool, which Load
+// accepts, AddTenant installed the catalog table in the pool engine's
+// database and then panicked; before direct_url it refused.
+func TestAddTenantRefusesALandlordWithAPool(t *testing.T) {
+	t.Parallel()
+	saas := fiberdbtest.Database(t)
+	conf := loadFlat(t, map[string]any{
+		config.DefaultKey + ".default.pool": "saas",
+		config.DefaultKey + ".saas":         saas,
+	})
+	for _, tc := range []struct {
+		name    string
+		tenant  lifecycle.Tenant
+		dsn     string // where AddTenant must not have made the tenant
+		created string // counts, given the tenant's name, what AddTenant made
+	}{
+		{
+			name:    "a database tenant",
+			tenant:  lifecycle.Tenant{Name: newName(t)},
+			dsn:     fiberdbtest.Server(t).URL(),
+			created: "SELECT count(*)::int FROM pg_database WHERE datname = $1",
+		},
+		{
+			name:    "a schema tenant",
+			tenant:  lifecycle.Tenant{Name: "acme", Pool: "saas"},
+			dsn:     saas,
+			created: "SELECT count(*)::int FROM pg_namespace WHERE nspname = $1",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res, err := lifecycle.AddTenant(t.Context(), conf, tc.tenant, loadSchema(t))
+			require.EqualError(t, err, `add tenant "`+tc.tenant.Name+`": 'SQLALCHEMY_ENGINES["default"]' must be defined with a url: the catalog lives there`)
+			require.Equal(t, int64(-1), res.To)
+			require.Equal(t, []int{0}, testkit.Query[int](t, tc.dsn, tc.created, tc.tenant.Name))
+			require.Empty(t, tables(t, saas), "no catalog table, no tenant table")
+		})
+	}
+}
