@@ -162,6 +162,30 @@ func TestApplyChangesAnEnginesURL(t *testing.T) {
 		"the old pool, handed out before, closes once drained")
 }
 
+// A direct_url is for migrations, which fiberdb's pools never use, so a
+// change to it alone must not drain the engine's pool.
+func TestApplyChangesOnlyAnEnginesDirectURL(t *testing.T) {
+	t.Parallel()
+	dbs := engineMaps(t, nil, "a", "b", "c")
+	acme := func(direct string) map[string]any {
+		return map[string]any{"acme": map[string]any{"url": dsnOf(t, dbs, "a"), "direct_url": direct, "hosts": []any{"acme.test"}}}
+	}
+	e := openConf(t, looseConf(t, acme(dsnOf(t, dbs, "b"))))
+	app := dbApp(e)
+	_, body := get(t, app, "acme.test", "/")
+	require.Equal(t, "acme "+dbName(t, dsnOf(t, dbs, "a")), body)
+	old, err := e.Engine("acme")
+	require.NoError(t, err)
+
+	require.NoError(t, e.Apply(t.Context(), looseConf(t, acme(dsnOf(t, dbs, "c")))))
+	_, body = get(t, app, "acme.test", "/")
+	require.Equal(t, "acme "+dbName(t, dsnOf(t, dbs, "a")), body, "requests still reach the url's database")
+	pool, err := e.Engine("acme")
+	require.NoError(t, err)
+	require.Same(t, old, pool, "a changed direct_url keeps the pool")
+	require.Equal(t, dbName(t, dsnOf(t, dbs, "c")), e.Config().DirectConfig("acme").Database, "the new direct_url is served")
+}
+
 func TestApplyMovesAHost(t *testing.T) {
 	t.Parallel()
 	dbs := engineMaps(t, nil, "t0", "t1")
