@@ -197,8 +197,8 @@ func loadOwnPool(e *Engine, key string, entry, defaults map[string]any) []error 
 	_, fromURL := entry["direct_url"].(derivedURL)
 	if raw, set := entry["direct_url"]; set && (!fromURL || valid && len(urlErrs) == 0) {
 		var derrs []error
-		e.direct, derrs = loadDirect(key+`["direct_url"]`, raw, entry, defaults)
-		errs = append(errs, derrs...)
+		e.direct, derrs = loadDirect(key, raw, entry, defaults)
+		errs = appendUnseen(errs, derrs...)
 	}
 	return errs
 }
