@@ -25,23 +25,23 @@ func TestMigrateThroughDirectURL(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name   string
-		engine func(db string) map[string]any // the engines, given the tenant's database
+		engine func(closed, db string) map[string]any // the engines, given a closed url and the tenant's database
 		tenant string
 		tables []string
 	}{
 		{
 			name: "a tenant with a database of its own",
-			engine: func(db string) map[string]any {
-				return map[string]any{"acme": map[string]any{"url": testkit.ClosedURL(t, db), "direct_url": db}}
+			engine: func(closed, db string) map[string]any {
+				return map[string]any{"acme": map[string]any{"url": closed, "direct_url": db}}
 			},
 			tenant: "acme",
 			tables: []string{"public.gadgets", "public.goose_db_version", "public.widgets"},
 		},
 		{
 			name: "a schema tenant whose pool engine has a direct_url",
-			engine: func(db string) map[string]any {
+			engine: func(closed, db string) map[string]any {
 				return map[string]any{
-					"saas": map[string]any{"url": testkit.ClosedURL(t, db), "direct_url": db},
+					"saas": map[string]any{"url": closed, "direct_url": db},
 					"acme": map[string]any{"pool": "saas", "search_path": "acme"},
 				}
 			},
@@ -52,7 +52,7 @@ func TestMigrateThroughDirectURL(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			db := fiberdbtest.Database(t)
-			engines := tc.engine(db)
+			engines := tc.engine(testkit.ClosedURL(t, db), db) // the subtest's t: require fails only its own goroutine's test
 			engines[config.DefaultEngine] = fiberdbtest.Database(t)
 			k := koanfOf(t, map[string]any{config.DefaultKey: engines})
 			conf, err := config.Load(k)
