@@ -107,28 +107,32 @@ func (c *Config) Hosts() map[string]string {
 }
 
 // DirectConfig returns a new copy of the configuration of a direct
-// connection to engine name's database, one that reaches PostgreSQL itself
-// rather than a pooler such as PgBouncer: parsed from the engine's
-// direct_url when it has one, else from its url, with the engine's options
-// applied (connect_timeout, default_query_exec_mode, the statement caches).
-// An engine with a Pool has its pool's engine's, whose database holds its
-// tables. fiberdb's request pools never use it; package lifecycle opens
-// every connection of fiberdb migrate and fiberdb tenant add with it.
+// connection to the database of engine name, one that reaches PostgreSQL
+// itself rather than a pooler such as PgBouncer. fiberdb's request pools
+// never use it; package lifecycle opens every connection of fiberdb migrate
+// and fiberdb tenant add with it. Each call returns a new copy, so callers
+// may change it freely.
 //
-// It returns nil when name is not an engine, and when the engine that owns
-// the pool has no pool configuration ([Engine.PoolConfig] is nil).
+// For an engine with a pool of its own it is [Engine.DirectConfig]: from
+// its direct_url when it has one, else from its url, with the engine's
+// options applied. For an engine with a Pool (a shared-pool tenant) it is
+// the Engine.DirectConfig of the engine Pool names, whose database holds the
+// tenant's tables, exactly as that engine's: it carries neither the
+// tenant's SearchPath nor its Settings. A caller adds what it needs, as
+// package lifecycle sets the tenant's search_path on its own connections.
+//
+// It returns nil for a nil Config, for a name that is not an engine, for an
+// engine whose Pool names no engine, and when the engine that owns the pool
+// was not built by [Load].
 func (c *Config) DirectConfig(name string) *pgx.ConnConfig {
+	if c == nil {
+		return nil
+	}
 	e := c.Engines[name]
 	if e != nil && e.Pool != "" {
 		e = c.Engines[e.Pool]
 	}
-	switch {
-	case e == nil || e.pool == nil:
-		return nil
-	case e.direct != nil:
-		return e.direct.ConnConfig.Copy()
-	}
-	return e.pool.ConnConfig.Copy()
+	return e.DirectConfig()
 }
 
 // Clone returns a deep copy of c, engines and their pool configurations

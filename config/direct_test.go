@@ -115,11 +115,31 @@ func TestLoadDirectURL(t *testing.T) {
 		require.Equal(t, directOf(conf.DirectConfig("saas")), directOf(clone.DirectConfig("saas")))
 		require.NoError(t, clone.Validate())
 	})
-	t.Run("nil for no engine or a hand-built one", func(t *testing.T) {
+	t.Run("nil for no engine, a hand-built one, or no Config", func(t *testing.T) {
 		t.Parallel()
 		require.Nil(t, conf.DirectConfig("nope"))
 		hand := &config.Config{Engines: map[string]*config.Engine{"default": {Name: "default"}}}
 		require.Nil(t, hand.DirectConfig("default"))
+		require.Nil(t, hand.Engines["default"].DirectConfig())
+		var none *config.Config
+		require.Nil(t, none.DirectConfig("default"))
+	})
+	t.Run("a shared-pool engine's is its pool's engine's, without its search_path", func(t *testing.T) {
+		t.Parallel()
+		require.Equal(t, "acme", conf.Engines["acme"].SearchPath)
+		require.Equal(t, conf.DirectConfig("saas").ConnString(), conf.DirectConfig("acme").ConnString())
+		require.Equal(t, conf.DirectConfig("saas").RuntimeParams, conf.DirectConfig("acme").RuntimeParams)
+		require.NotContains(t, conf.DirectConfig("acme").RuntimeParams, "search_path")
+	})
+	t.Run("Engine.DirectConfig, nil for a shared-pool engine", func(t *testing.T) {
+		t.Parallel()
+		for _, name := range []string{"default", "saas", "kv", "plain"} {
+			require.Equal(t, directOf(conf.DirectConfig(name)), directOf(conf.Engines[name].DirectConfig()), name)
+		}
+		require.Equal(t, "db", conf.Engines["saas"].DirectConfig().Host, "the direct_url's, not the url's")
+		require.Nil(t, conf.Engines["acme"].DirectConfig())
+		conf.Engines["saas"].DirectConfig().RuntimeParams["search_path"] = "changed"
+		require.NotContains(t, conf.Engines["saas"].DirectConfig().RuntimeParams, "search_path", "a copy each call")
 	})
 }
 

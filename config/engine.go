@@ -28,7 +28,7 @@ type Engine struct {
 	// Pool names the engine whose pool this one's requests use (key "pool").
 	// Empty means the engine has a pool of its own, built from its url; set
 	// means it has neither url, direct_url nor pool options, and
-	// [Engine.PoolConfig] returns nil.
+	// [Engine.PoolConfig] and [Engine.DirectConfig] return nil.
 	Pool string
 	// SearchPath is the schema every transaction of this engine's requests
 	// runs in (key "search_path"), exactly as configured; fiberdb quotes it
@@ -56,6 +56,26 @@ func (e *Engine) PoolConfig() *pgxpool.Config {
 		return nil
 	}
 	return e.pool.Copy()
+}
+
+// DirectConfig returns a copy of the configuration of a direct connection
+// to the engine's database, one that bypasses a pooler (migrations): parsed
+// from the engine's direct_url when it has one, else its url's, with the
+// engine's options applied (connect_timeout, default_query_exec_mode, the
+// statement caches). Each call returns a new copy, so callers may change it
+// freely.
+//
+// Like [Engine.PoolConfig], it returns nil for an engine that has no pool of
+// its own (its Pool is set: see [Config.DirectConfig], which follows Pool)
+// and for an Engine that [Load] did not build.
+func (e *Engine) DirectConfig() *pgx.ConnConfig {
+	switch {
+	case e == nil || e.pool == nil:
+		return nil
+	case e.direct != nil:
+		return e.direct.ConnConfig.Copy()
+	}
+	return e.pool.ConnConfig.Copy()
 }
 
 // clone returns a deep copy of e.
