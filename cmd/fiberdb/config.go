@@ -26,7 +26,9 @@ func loadConfig(ctx context.Context, path string, environ []string) (*config.Con
 	if err != nil {
 		return nil, err
 	}
-	landlord := conf.DirectConfig(config.DefaultEngine)
+	// The Engine's own, not conf.DirectConfig: a landlord with a pool has no
+	// database of its own, and its pool engine's holds no catalog of its.
+	landlord := conf.Engines[config.DefaultEngine].DirectConfig()
 	if landlord == nil {
 		return conf, nil
 	}

@@ -6,10 +6,12 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fiberdb/fiberdb/catalog"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
 	"github.com/fiberdb/fiberdb/internal/testkit"
 )
@@ -64,6 +67,7 @@ func TestCommand(t *testing.T) {
 		{"tenant add creates, migrates and registers a tenant", testTenantAdd},
 		{"tenant add -template copies the template database", testTenantAddTemplate},
 		{"migrate and tenant add connect through direct_url", testDirectURL},
+		{"a landlord with a pool has no catalog, and tenant add refuses it", testLandlordWithAPool},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -350,4 +354,31 @@ func testDirectURL(t *testing.T, bin string) {
 	r = fiberdb(t, bin, env, "migrate", "-config", cfg, "-dir", migrations, "-tenants", name+",globex")
 	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	require.Equal(t, []string{"2", "0", "2", "0"}, summary.FindStringSubmatch(r.stdout)[1:])
+}
+
+// testLandlordWithAPool: since direct_url, the command read the catalog of
+// a default engine with a pool from its pool engine's database, and tenant
+// add installed one there and panicked. A table there, whose row names a
+// database that refuses every connection, must not be read.
+func testLandlordWithAPool(t *testing.T, bin string) {
+	t.Helper()
+	dir := t.TempDir()
+	saas := fiberdbtest.Database(t)
+	cfg := filepath.Join(dir, "fiberdb.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("SQLALCHEMY_ENGINES:\n  default: {pool: saas}\n  saas: %q\n", saas)), 0o600))
+	conn, err := pgx.Connect(t.Context(), saas)
+	require.NoError(t, err)
+	require.NoError(t, catalog.Install(t.Context(), conn))
+	require.NoError(t, catalog.Put(t.Context(), conn, catalog.Tenant{Name: "ghost", URL: testkit.ClosedURL(t, saas)}))
+	require.NoError(t, conn.Close(t.Context()))
+	migrations := writeMigrations(t, dir, schema)
+
+	r := fiberdb(t, bin, nil, "migrate", "-config", cfg, "-dir", migrations)
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Equal(t, []string{"saas"}, slices.Sorted(maps.Keys(lines(t, r.stdout))), "no ghost")
+
+	r = fiberdb(t, bin, nil, "tenant", "add", "globex", "-pool", "saas", "-config", cfg, "-dir", migrations)
+	require.Equal(t, 1, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Contains(t, r.stderr, `'SQLALCHEMY_ENGINES["default"]' must be defined with a url: the catalog lives there`)
+	require.NotContains(t, tables(t, saas), "globex.widgets")
 }
