@@ -24,6 +24,7 @@ import (
 
 	"github.com/fiberdb/fiberdb/fiberdb"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/pgserver"
 	"github.com/fiberdb/fiberdb/tenancy"
 )
 
@@ -259,35 +260,23 @@ func unknownDatabaseURL(t *testing.T) string {
 	return u.String()
 }
 
-// wrongPasswordURL makes a role that the test server asks a password of,
-// and returns a url for it with the wrong one. pgserver's server trusts
-// every local connection, so a pg_hba.conf line for this role alone goes
-// first (the first matching line wins) and the server reloads it; every
-// other role stays trusted. An existing server's pg_hba.conf is not the
-// test's to change: there the case is skipped.
+// wrongPasswordURL returns a url with the wrong password for a role that
+// a server of the test's own asks a password of. pgserver's server trusts
+// every local connection, so a pg_hba.conf line for this role goes first
+// (the first matching line wins). The server is the test's own, not the
+// shared one (which may be an existing server, FIBERDB_TEST_DATABASE_URL),
+// so no other test's connections see the changed file.
 func wrongPasswordURL(t *testing.T) string {
 	t.Helper()
-	pg := fiberdbtest.Server(t)
-	if pg.Dir() == "" {
-		t.Skipf("%s names an existing server, whose pg_hba.conf this test does not change", fiberdbtest.EnvDatabaseURL)
-	}
-	role := "pw_" + strings.ToLower(rand.Text())
-	require.NoError(t, pg.Exec(t.Context(), "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN PASSWORD 'right'"))
-	t.Cleanup(func() { // 2
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, pg.Exec(ctx, "DROP ROLE "+pgx.Identifier{role}.Sanitize()))
-	})
+	pg, err := pgserver.Start(t.Context())
+	require.NoError(t, err, "a PostgreSQL of the test's own")
+	t.Cleanup(func() { require.NoError(t, pg.Close()) })
+	const role = "pw_role"
+	require.NoError(t, pg.Exec(t.Context(), "CREATE ROLE "+role+" LOGIN PASSWORD 'right'"))
 	hba := filepath.Join(pg.Dir(), "data", "pg_hba.conf")
 	trusting, err := os.ReadFile(hba)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(hba, append([]byte("host all "+role+" 127.0.0.1/32 scram-sha-256\n"), trusting...), 0o600))
-	t.Cleanup(func() { // 1
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, os.WriteFile(hba, trusting, 0o600))
-		require.NoError(t, pg.Exec(ctx, "SELECT pg_reload_conf()"))
-	})
 	require.NoError(t, pg.Exec(t.Context(), "SELECT pg_reload_conf()"))
 
 	u, err := url.Parse(pg.URL())
