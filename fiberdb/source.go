@@ -12,10 +12,10 @@ import (
 // source is where a lease's connection comes from and goes back to. An
 // engine's is its pool ([pooled]); while test isolation is active, a
 // savepoint on the pinned connection takes its place ([*pinned], in
-// isolation.go). Another kind fits the same shape: a tenant that shares
-// another engine's pool would take a connection from that pool and hand the
-// lease a DBTX whose every transaction, explicit or implicit, begins with
-// set_config(name, value, true).
+// isolation.go). A tenant that shares another engine's pool wraps either
+// ([*tenantConn], in tenant.go): it hands the lease a DBTX whose every
+// transaction, explicit or implicit, begins with set_config(name, value,
+// true).
 type source interface {
 	// acquire takes a connection for a new lease: what its statements run
 	// on, and the connection under it.
@@ -114,9 +114,7 @@ func (p *pooled) release(parent context.Context, conn *pgxpool.Conn, txs []pgx.T
 func rollbackAll(ctx context.Context, txs []pgx.Tx) error {
 	var err error
 	for i := len(txs) - 1; i >= 0; i-- {
-		if rbErr := txs[i].Rollback(ctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
-			err = errors.Join(err, rbErr)
-		}
+		err = errors.Join(err, ignoreClosed(txs[i].Rollback(ctx)))
 	}
 	return err
 }

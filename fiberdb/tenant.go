@@ -3,7 +3,6 @@ package fiberdb
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -23,9 +22,7 @@ import (
 //     round trip. One with a per-call option (see optioned), or that a
 //     statement cache cannot prepare before the prelude (see unprepared),
 //     runs in a transaction of its own instead.
-//   - Begin sends BEGIN and the prelude as one batch (Batch.BeginTx); on the
-//     pinned savepoint, which cannot begin a batch transaction, it runs the
-//     prelude after the savepoint.
+//   - Begin sends BEGIN and the prelude as one batch (Batch.BeginTx).
 //   - CopyFrom runs in such a transaction, which it commits.
 //
 // No session-level SET ever runs, so nothing of the tenant remains on the
@@ -33,7 +30,7 @@ import (
 // mode too. Each lease gets its own tenantConn.
 type tenantConn struct {
 	inner source
-	db    DBTX // inner's: the pool connection, or the lease's savepoint
+	conn  *pgxpool.Conn // inner's pool connection (under test isolation the lease uses the savepoint itself: see wrap)
 	pre   *prelude
 }
 
@@ -57,7 +54,7 @@ func (t *tenantConn) acquire(ctx context.Context) (DBTX, *pgxpool.Conn, error) {
 // run as they are.
 func (t *tenantConn) wrap(ctx context.Context, db DBTX, conn *pgxpool.Conn) (DBTX, *pgxpool.Conn, error) {
 	if !t.inner.drains() {
-		t.db = db
+		t.conn = conn
 		return t, conn, nil
 	}
 	if _, err := db.Exec(ctx, t.pre.sql, t.pre.args...); err != nil {
@@ -85,7 +82,7 @@ func (t *tenantConn) drains() bool { return t.inner.drains() }
 // is left of the batch's results is the statement's.
 func (t *tenantConn) send(ctx context.Context, sql string, args []any) (*stmtBatch, pgx.BatchResults, error) {
 	s := newStmtBatch(t.pre, sql, args)
-	br := t.db.SendBatch(ctx, &s.batch)
+	br := t.conn.SendBatch(ctx, &s.batch)
 	if _, err := br.Exec(); err != nil {
 		_ = br.Close() // the same error
 		return nil, nil, err
@@ -214,8 +211,8 @@ func (t *tenantConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.
 // includes the statements a BEGIN follows in its transaction.
 func (t *tenantConn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	queued := b.QueuedQueries
-	b.QueuedQueries = slices.Insert(slices.Clone(queued), 0, t.pre.queued())
-	br := t.db.SendBatch(ctx, b)
+	b.QueuedQueries = append([]*pgx.QueuedQuery{t.pre.queued()}, queued...)
+	br := t.conn.SendBatch(ctx, b)
 	_, err := br.Exec()
 	if !unprepared(err) || br.Tx() != nil {
 		// Any other error is the batch's: every later result reports it.
@@ -251,30 +248,18 @@ func (t *tenantConn) CopyFrom(ctx context.Context, name pgx.Identifier, cols []s
 	}
 	n, err := tx.CopyFrom(ctx, name, cols, src)
 	if err != nil {
-		return 0, errors.Join(err, ignoreClosed(tx.Rollback(ctx)))
+		return 0, errors.Join(err, endTx(ctx, tx, err))
 	}
 	return n, tx.Commit(ctx)
 }
 
-// Begin begins a transaction that starts with the prelude: in one round
-// trip on a pool connection.
+// Begin begins a transaction that starts with the prelude, in one round
+// trip.
 func (t *tenantConn) Begin(ctx context.Context) (pgx.Tx, error) {
-	conn, ok := t.db.(*pgxpool.Conn)
-	if !ok {
-		// The pinned savepoint: a nested savepoint, then the prelude.
-		tx, err := t.db.Begin(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := tx.Exec(ctx, t.pre.sql, t.pre.args...); err != nil {
-			return nil, errors.Join(err, ignoreClosed(tx.Rollback(ctx)))
-		}
-		return tx, nil
-	}
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
 	b.QueuedQueries = append(b.QueuedQueries, t.pre.queued())
-	br := conn.SendBatch(ctx, b)
+	br := t.conn.SendBatch(ctx, b)
 	tx := br.Tx()
 	if err := br.Close(); err != nil {
 		// A failed begin leaves the transaction closed already.
