@@ -50,7 +50,7 @@ type engine struct {
 	// a concurrent acquire agree.
 	refs     atomic.Int64
 	resolved atomic.Uint64
-	order    atomic.Int64 // the pool set's count of acquires at the last one (under a budget)
+	order    atomic.Int64 // when the last acquire ran, on monotonic's clock (under a budget)
 	freq     atomic.Int64 // acquires, halved every second (under a budget)
 	_        [64]byte
 
@@ -128,43 +128,33 @@ func (eng *engine) hold(ctx context.Context) (source, error) {
 		eng.drop()
 		return nil, errRetired
 	}
-	if eng.target == nil {
-		src, err := eng.source(ctx)
-		if err != nil {
-			eng.drop()
-			return nil, err
+	pe := eng.poolEngine()
+	if pe != eng {
+		// Apply retires a tenant whenever it retires its target, so a
+		// retired target means this tenant was retired meanwhile.
+		pe.refs.Add(1)
+		if pe.retired.Load() {
+			eng.unref()
+			return nil, errRetired
 		}
-		if pin, ok := src.(*pinned); ok {
-			if pre := eng.isoPre.Load(); pre != nil {
-				// Its tenants' settings must not reach it either.
-				return &tenantConn{inner: pin, pre: pre}, nil
-			}
-		}
-		return src, nil
 	}
-	// Apply retires a tenant whenever it retires its target, so a retired
-	// target means this tenant was retired meanwhile.
-	eng.target.refs.Add(1)
-	if eng.target.retired.Load() {
-		eng.target.drop()
-		eng.drop()
-		return nil, errRetired
-	}
-	inner, err := eng.target.source(ctx)
+	inner, err := pe.source(ctx)
 	if err != nil {
-		eng.target.drop()
-		eng.drop()
+		eng.unref()
 		return nil, err
 	}
-	if pre := eng.isoPre.Load(); pre != nil {
-		if _, ok := inner.(*pinned); ok {
-			return &tenantConn{inner: inner, pre: pre}, nil
+	pre := eng.pre // nil for an engine with a pool of its own
+	if _, ok := inner.(*pinned); ok {
+		if iso := eng.isoPre.Load(); iso != nil {
+			// The tenants' settings on the pinned connection, reset for an
+			// engine (or tenant) that sets none: see engine.isoPre.
+			pre = iso
 		}
 	}
-	if eng.pre == nil {
+	if pre == nil {
 		return inner, nil
 	}
-	return &tenantConn{inner: inner, pre: eng.pre}, nil
+	return &tenantConn{inner: inner, pre: pre}, nil
 }
 
 // source returns the source of an engine with a pool of its own: the pinned

@@ -35,12 +35,6 @@ type poolSet struct {
 
 	clock atomic.Int64 // coarse monotonic time in ns, advanced by the reaper
 
-	// uses is written by every acquire under a budget: the padding keeps
-	// it off the line of the fields around it, which every request reads.
-	_    [64]byte
-	uses atomic.Int64 // acquires so far, when orders
-	_    [64]byte
-
 	mu     sync.Mutex
 	live   map[*engine]struct{} // engines whose pool is open
 	closed bool                 // Engines.Close ran: nothing opens again
@@ -79,7 +73,7 @@ func newPoolSet(e *Engines, maxOpen int, idle time.Duration, budgeted bool) *poo
 // connection the budget evicts (evictConn).
 func (ps *poolSet) touch(eng *engine) {
 	if ps.orders {
-		eng.order.Store(ps.uses.Add(1))
+		eng.order.Store(monotonic()) // no counter shared by every acquire
 		eng.freq.Add(1)
 	}
 	if !ps.tracks {
