@@ -76,12 +76,15 @@ func AddTenant(ctx context.Context, conf *config.Config, t Tenant, m *Migrations
 	if err != nil {
 		return res, err
 	}
-	// DirectConfig alone would accept a landlord with a pool, whose direct
-	// connection is its pool engine's, but a tenant's url is the landlord's own.
-	if e := conf.Engines[config.DefaultEngine]; e == nil || e.PoolConfig() == nil {
+	// The landlord's own direct connection: Config.DirectConfig would give
+	// a landlord with a pool its pool engine's, but a tenant's url is the
+	// landlord's own. Engine.DirectConfig is nil for such a landlord.
+	landlord := conf.Engines[config.DefaultEngine]
+	direct := landlord.DirectConfig()
+	if direct == nil {
 		return res, fmt.Errorf("add tenant %q: '%s[\"default\"]' must be defined with a url: the catalog lives there", t.Name, conf.Key)
 	}
-	conn, err := pgx.ConnectConfig(ctx, conf.DirectConfig(config.DefaultEngine))
+	conn, err := pgx.ConnectConfig(ctx, direct)
 	if err != nil {
 		return res, fmt.Errorf("add tenant %q: connect to the landlord database: %w", t.Name, err)
 	}
@@ -101,7 +104,7 @@ func AddTenant(ctx context.Context, conf *config.Config, t Tenant, m *Migrations
 
 	var tgt *target
 	if t.Pool == "" {
-		tgt, err = createDatabase(ctx, conn, conf, t, &row)
+		tgt, err = createDatabase(ctx, conn, landlord.PoolConfig().ConnString(), direct, t, &row)
 	} else {
 		tgt, err = createSchema(ctx, conf, t)
 	}
@@ -159,11 +162,9 @@ func checkTenant(conf *config.Config, t Tenant) (catalog.Tenant, error) {
 
 // createDatabase creates t's database on the landlord's server, sets row's
 // url (and direct_url) to it and returns its target, which connects as the
-// landlord's direct connection does.
-func createDatabase(ctx context.Context, conn *pgx.Conn, conf *config.Config, t Tenant, row *catalog.Tenant) (*target, error) {
-	pooled := conf.Engines[config.DefaultEngine].PoolConfig().ConnString()
+// landlord's direct connection, cc, does. pooled is the landlord's url.
+func createDatabase(ctx context.Context, conn *pgx.Conn, pooled string, cc *pgx.ConnConfig, t Tenant, row *catalog.Tenant) (*target, error) {
 	row.URL = withDatabase(pooled, t.Name)
-	cc := conf.DirectConfig(config.DefaultEngine)
 	if direct := cc.ConnString(); direct != pooled {
 		row.Options = map[string]any{"direct_url": withDatabase(direct, t.Name)}
 	}
@@ -188,8 +189,8 @@ func createDatabase(ctx context.Context, conn *pgx.Conn, conf *config.Config, t 
 // createSchema creates t's schema in its pool engine's database and returns
 // its target.
 func createSchema(ctx context.Context, conf *config.Config, t Tenant) (_ *target, err error) {
-	tgt := schemaTarget(t.Name, conf.DirectConfig(t.Pool), t.Name)
-	conn, err := pgx.ConnectConfig(ctx, conf.DirectConfig(t.Pool))
+	cc := conf.DirectConfig(t.Pool)
+	conn, err := pgx.ConnectConfig(ctx, cc) // a copy of cc: schemaTarget below changes it
 	if err != nil {
 		return nil, fmt.Errorf("connect to pool %q: %w", t.Pool, err)
 	}
@@ -205,7 +206,7 @@ func createSchema(ctx context.Context, conf *config.Config, t Tenant) (_ *target
 		}
 		return nil, fmt.Errorf("create schema: %w", err)
 	}
-	return tgt, nil
+	return schemaTarget(t.Name, cc, t.Name), nil
 }
 
 // withDatabase returns the connection string dsn with its database replaced
