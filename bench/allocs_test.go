@@ -49,7 +49,7 @@ func TestDBAllocs(t *testing.T) {
 // and rows became one). Most are pgx's batch against its plain query: its
 // pipeline keeps its state in container/list elements.
 func TestSharedDBAllocs(t *testing.T) {
-	own, shared := sharedDrivers(t, 1)
+	_, own, shared := sharedDrivers(t, 1)
 	ownAllocs := testing.AllocsPerRun(200, own.next)
 	sharedAllocs := testing.AllocsPerRun(200, shared.next)
 	own.check(t)

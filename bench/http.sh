@@ -13,6 +13,9 @@
 #   fiberdb3  fiberdb.Conn, Host rotating over the same 3 tenants
 #   shared    fiberdb.Conn, Host shared.localhost: a tenant sharing another engine's pool
 #             (search_path and a setting through set_config), against fiberdb's own pool (issue 16)
+#   basebatch the same set_config and SELECT 1 in one pgx batch, written by hand on the shared
+#             pool's connection (benchapp.PgxbatchApp): what sending the settings with every
+#             statement costs without fiberdb, the floor of shared
 #
 # Settings (environment): ROUNDS=10 DURATION=5s WARMUP=3s CONNS=16 THREADS=1 POOL=8
 # Needs wrk (Debian: apt-get install wrk) and PostgreSQL server binaries.
@@ -51,11 +54,11 @@ done
 grep -qx ready "$tmp/server.out" || { echo "http.sh: benchserver not ready in 60s" >&2; exit 1; }
 url() { sed -n "s/^$1 //p" "$tmp/server.out"; }
 declare -A URL=([base]=$(url base) [baseconn]=$(url baseconn) [fiberdb]=$(url fiberdb) [base3]=$(url base3) [fiberdb3]=$(url fiberdb)
-  [shared]=$(url fiberdb))
+  [shared]=$(url fiberdb) [basebatch]=$(url basebatch))
 one=(acme.localhost)
 three=(acme.localhost globex.localhost initech.localhost)
 declare -A HOSTS=([base]="${one[*]}" [baseconn]="${one[*]}" [fiberdb]="${one[*]}" [base3]="${three[*]}" [fiberdb3]="${three[*]}"
-  [shared]=shared.localhost)
+  [shared]=shared.localhost [basebatch]=shared.localhost)
 
 clk=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
@@ -81,17 +84,17 @@ run() {
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 echo "# $(nproc) CPUs, $(go version | cut -d' ' -f3), wrk -t$THREADS -c$CONNS -d$DURATION, pool_max_conns=$POOL, $ROUNDS rounds"
-variants=(base baseconn fiberdb base3 fiberdb3 shared)
+variants=(base baseconn fiberdb base3 fiberdb3 shared basebatch)
 for v in "${variants[@]}"; do run "$v" "$WARMUP" >/dev/null; done
 
 declare -A RPS CPU
-printf '%-6s %10s %10s %10s %10s %10s %10s   %s\n' round base baseconn fiberdb base3 fiberdb3 shared \
-  "ratios fiberdb/base fiberdb3/base3 fiberdb3/base fiberdb/baseconn shared/fiberdb"
+printf '%-6s %10s %10s %10s %10s %10s %10s %10s   %s\n' round base baseconn fiberdb base3 fiberdb3 shared basebatch \
+  "ratios fiberdb/base fiberdb3/base3 fiberdb3/base fiberdb/baseconn shared/fiberdb basebatch/fiberdb shared/basebatch"
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) -eq 1 ]; then
-    order=(base fiberdb baseconn base3 fiberdb3 shared)
+    order=(base fiberdb baseconn base3 fiberdb3 shared basebatch)
   else
-    order=(shared fiberdb base baseconn fiberdb3 base3)
+    order=(basebatch shared fiberdb base baseconn fiberdb3 base3)
   fi
   for v in "${order[@]}"; do
     read -r rps cpu < <(run "$v" "$DURATION")
@@ -103,9 +106,12 @@ for r in $(seq "$ROUNDS"); do
   r31=$(awk -v a="${RPS[fiberdb3,$r]}" -v b="${RPS[base,$r]}" 'BEGIN { printf "%.3f", a / b }')
   rc=$(awk -v a="${RPS[fiberdb,$r]}" -v b="${RPS[baseconn,$r]}" 'BEGIN { printf "%.3f", a / b }')
   rs=$(awk -v a="${RPS[shared,$r]}" -v b="${RPS[fiberdb,$r]}" 'BEGIN { printf "%.3f", a / b }')
-  echo "$r1 $r3 $r31 $rc $rs" >>"$tmp/ratios"
-  printf '%-6s %10s %10s %10s %10s %10s %10s   %s %s %s %s %s\n' "$r" "${RPS[base,$r]}" "${RPS[baseconn,$r]}" \
-    "${RPS[fiberdb,$r]}" "${RPS[base3,$r]}" "${RPS[fiberdb3,$r]}" "${RPS[shared,$r]}" "$r1" "$r3" "$r31" "$rc" "$rs"
+  rb=$(awk -v a="${RPS[basebatch,$r]}" -v b="${RPS[fiberdb,$r]}" 'BEGIN { printf "%.3f", a / b }')
+  rsb=$(awk -v a="${RPS[shared,$r]}" -v b="${RPS[basebatch,$r]}" 'BEGIN { printf "%.3f", a / b }')
+  echo "$r1 $r3 $r31 $rc $rs $rb $rsb" >>"$tmp/ratios"
+  printf '%-6s %10s %10s %10s %10s %10s %10s %10s   %s %s %s %s %s %s %s\n' "$r" "${RPS[base,$r]}" "${RPS[baseconn,$r]}" \
+    "${RPS[fiberdb,$r]}" "${RPS[base3,$r]}" "${RPS[fiberdb3,$r]}" "${RPS[shared,$r]}" "${RPS[basebatch,$r]}" \
+    "$r1" "$r3" "$r31" "$rc" "$rs" "$rb" "$rsb"
 done
 
 echo
@@ -123,3 +129,6 @@ echo "median of per-round ratios against the connection-per-request baseline (fi
 printf '  fiberdb/baseconn %s\n' "$(cut -d' ' -f4 "$tmp/ratios" | median)"
 echo "median of per-round ratios, a shared-pool tenant against an own pool of the same size (target >= 0.9):"
 printf '  shared/fiberdb   %s\n' "$(cut -d' ' -f5 "$tmp/ratios" | median)"
+echo "median of per-round ratios, the same batch written by hand (the floor of shared), and fiberdb's code over it:"
+printf '  basebatch/fiberdb %s\n' "$(cut -d' ' -f6 "$tmp/ratios" | median)"
+printf '  shared/basebatch  %s\n' "$(cut -d' ' -f7 "$tmp/ratios" | median)"

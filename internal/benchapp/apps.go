@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/v2"
@@ -105,6 +106,49 @@ func PgxconnApp(pool *pgxpool.Pool) *fiber.App {
 		}
 		defer conn.Release()
 		return Select1(c, conn)
+	})
+	return app
+}
+
+// SharedPrelude is the set_config that fiberdb sends before every
+// statement of the bench's shared-pool tenant (search_path "acme", setting
+// app.tenant): the same SQL and arguments, for PgxbatchApp.
+var SharedPrelude = pgx.QueuedQuery{
+	SQL:       "select set_config($1::text, $2::text, true), set_config($3::text, $4::text, true)",
+	Arguments: []any{"search_path", `"acme"`, "app.tenant", "acme"},
+}
+
+// PgxbatchApp is a shared-pool tenant's statement written by hand: the
+// request holds one connection of pool, as PgxconnApp does, and sends
+// SELECT 1 behind SharedPrelude in one pgx batch, as fiberdb does for a
+// tenant with engine key pool. Against an own pool it is what running a
+// tenant's settings in the statement's own transaction costs, whoever
+// writes it; a fiberdb shared-pool tenant against it is the cost of
+// fiberdb's code.
+func PgxbatchApp(pool *pgxpool.Pool) *fiber.App {
+	app := NewApp()
+	app.Get("/", func(c *fiber.Ctx) error {
+		ctx := c.UserContext()
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Release()
+		pre := SharedPrelude
+		b := &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{&pre, {SQL: "SELECT 1"}}}
+		br := conn.SendBatch(ctx, b)
+		var one int
+		_, err = br.Exec()
+		if err == nil {
+			err = br.QueryRow().Scan(&one)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		return c.SendString("ok")
 	})
 	return app
 }

@@ -1,6 +1,6 @@
 // Command benchserver is the server side of bench/http.sh: it starts a
 // private PostgreSQL, creates a "default" and three tenant databases, and
-// serves GET / (SELECT 1, answering "ok") on four loopback ports at once:
+// serves GET / (SELECT 1, answering "ok") on five loopback ports at once:
 //
 //	base      a hand-written Fiber handler using one pgxpool.Pool (tenant acme)
 //	baseconn  a hand-written Fiber handler holding one connection of that pool
@@ -12,6 +12,9 @@
 //	          (engine key pool, with a search_path and a setting, so that its
 //	          every statement travels behind set_config), for the shared
 //	          variant of http.sh
+//	basebatch what fiberdb sends for that shared tenant, by hand: one
+//	          connection of saas's pool, SELECT 1 behind the same set_config
+//	          in one pgx batch (benchapp.PgxbatchApp)
 //
 // The baselines use fiberdb's own pools (from Engines.Engine), so the same
 // server connections serve every variant and only the code path differs.
@@ -77,11 +80,16 @@ func benchServer() (err error) {
 	if err != nil {
 		return err
 	}
+	saas, err := b.engines.Engine(sharedPool)
+	if err != nil {
+		return err
+	}
 	return serve(ctx, []namedApp{
 		{"base", benchapp.PgxpoolApp(pools["acme.localhost"])},
 		{"baseconn", benchapp.PgxconnApp(pools["acme.localhost"])},
 		{"base3", benchapp.PgxpoolHostApp(pools)},
 		{"fiberdb", benchapp.FiberdbApp(b.engines)},
+		{"basebatch", benchapp.PgxbatchApp(saas)},
 	})
 }
 
