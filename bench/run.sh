@@ -11,6 +11,8 @@
 #                      (fiberdb's own code, without the cost of holding a connection)
 #   Lease/paired       extra ns/op of fiberdb.Conn plus its release over a hand-written
 #                      Acquire and deferred Release: fiberdb's own cost, without a round trip
+#   Lease/paired-cold  the same with 2 MiB written between requests, so that each starts with
+#                      cold caches, as over HTTP
 #   Resolver/paired    hosts=10 ns/op / hosts=10000 ns/op (target within 10 %)
 #
 # Settings (environment): COUNT=5 BENCHTIME=1s
@@ -52,7 +54,7 @@ awk '
     }
     print ""
     print "paired (fiberdb and its baseline alternating inside one benchmark):"
-    printf "%-4s %10s %10s %11s %15s %17s %15s %11s %17s\n", "run", "NoDB bare", "NoDB fdb", "NoDB +ns", "Select1 ratio", "Select1-3 ratio", "vs conn ratio", "Lease +ns", "Resolver 10/10k"
+    printf "%-4s %10s %10s %11s %15s %17s %15s %11s %14s %17s\n", "run", "NoDB bare", "NoDB fdb", "NoDB +ns", "Select1 ratio", "Select1-3 ratio", "vs conn ratio", "Lease +ns", "cold Lease +ns", "Resolver 10/10k"
     for (r = 1; r <= runs; r++) {
       a = v["NoDB/paired", "bare-ns/op", r]; al = al " " a
       b = v["NoDB/paired", "fiberdb-ns/op", r]; bl = bl " " b
@@ -61,10 +63,11 @@ awk '
       s3 = v["Select1/paired-3", "ratio", r]; s3l = s3l " " s3
       sc = v["Select1/paired-conn", "ratio", r]; scl = scl " " sc
       le = v["Lease/paired", "extra-ns/op", r]; lel = lel " " le
+      lc = v["Lease/paired-cold", "extra-ns/op", r]; lcl = lcl " " lc
       rr = v["Resolver/paired", "ratio", r]; rrl = rrl " " rr
-      printf "%-4s %10.1f %10.1f %11.1f %15.3f %17.3f %15.3f %11.1f %17.3f\n", r, a, b, d, s1, s3, sc, le, rr
+      printf "%-4s %10.1f %10.1f %11.1f %15.3f %17.3f %15.3f %11.1f %14.1f %17.3f\n", r, a, b, d, s1, s3, sc, le, lc, rr
     }
-    printf "%-4s %10.1f %10.1f %11.1f %15.3f %17.3f %15.3f %11.1f %17.3f\n", "med", median(al), median(bl), median(dl), median(s1l), median(s3l), median(scl), median(lel), median(rrl)
+    printf "%-4s %10.1f %10.1f %11.1f %15.3f %17.3f %15.3f %11.1f %14.1f %17.3f\n", "med", median(al), median(bl), median(dl), median(s1l), median(s3l), median(scl), median(lel), median(lcl), median(rrl)
   }' "$tmp/out"
 echo
 echo "raw output (first column: run):"
