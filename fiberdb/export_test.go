@@ -37,3 +37,10 @@ func OpenPool(ctx context.Context, e *Engines, name string) error {
 	_, err = e.pools.open(ctx, eng)
 	return err
 }
+
+// PreludeOf returns the SQL and arguments of the prelude of a tenant that
+// sets search_path to schema and the given settings.
+func PreludeOf(schema string, settings map[string]string) (sql string, args []any) {
+	p := newPrelude(schema, settings, nil)
+	return p.sql, p.args
+}

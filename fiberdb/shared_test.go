@@ -14,6 +14,7 @@ import (
 
 	"github.com/fiberdb/fiberdb/fiberdb"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
+	"github.com/fiberdb/fiberdb/internal/benchapp"
 )
 
 // Shared pools (issue 16): tenants with no pool of their own, whose every
@@ -420,4 +421,14 @@ func TestSharedPoolApplyChangesATenantNotThePool(t *testing.T) {
 	require.NoError(t, err)
 	assert.Same(t, before, after, "the pool engine, unchanged, keeps its pool")
 	assert.Empty(t, e.Stats().Draining, "a shared tenant has no pool to drain")
+}
+
+// bench's hand-written shared-pool statement (benchapp.PgxbatchApp, the
+// floor that bench/http.sh compares a shared-pool tenant with) copies the
+// prelude of its tenant, search_path acme and app.tenant acme; the
+// comparison means something only while the copy is exact.
+func TestBenchSharedPreludeIsFiberdbs(t *testing.T) {
+	sql, args := fiberdb.PreludeOf("acme", map[string]string{"app.tenant": "acme"})
+	require.Equal(t, sql, benchapp.SharedPrelude.SQL)
+	require.Equal(t, args, benchapp.SharedPrelude.Arguments)
 }

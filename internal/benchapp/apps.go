@@ -112,7 +112,8 @@ func PgxconnApp(pool *pgxpool.Pool) *fiber.App {
 
 // SharedPrelude is the set_config that fiberdb sends before every
 // statement of the bench's shared-pool tenant (search_path "acme", setting
-// app.tenant): the same SQL and arguments, for PgxbatchApp.
+// app.tenant): the same SQL and arguments (fiberdb's
+// TestBenchSharedPreludeIsFiberdbs checks), for PgxbatchApp.
 var SharedPrelude = pgx.QueuedQuery{
 	SQL:       "select set_config($1::text, $2::text, true), set_config($3::text, $4::text, true)",
 	Arguments: []any{"search_path", `"acme"`, "app.tenant", "acme"},
