@@ -9,6 +9,9 @@
 #   baseconn  the same pool, one connection held for the request (acquire, defer release):
 #             what fiberdb does, by hand, without its resolution or guards
 #   fiberdb   fiberdb.Conn, Host acme.localhost
+#   minimal   the least a tenant middleware does, by hand (benchapp.MinimalApp): the pool by
+#             c.Hostname() in a map, a pooled request state, acquire on first use, release after
+#             the chain; fiberdb against it is the cost of fiberdb's guards, bounds and checks
 #   base3     three pools, picked by c.Hostname(), Host rotating over 3 tenants
 #   fiberdb3  fiberdb.Conn, Host rotating over the same 3 tenants
 #   shared    fiberdb.Conn, Host shared.localhost: a tenant sharing another engine's pool
@@ -53,11 +56,11 @@ for _ in $(seq 600); do
 done
 grep -qx ready "$tmp/server.out" || { echo "http.sh: benchserver not ready in 60s" >&2; exit 1; }
 url() { sed -n "s/^$1 //p" "$tmp/server.out"; }
-declare -A URL=([base]=$(url base) [baseconn]=$(url baseconn) [fiberdb]=$(url fiberdb) [base3]=$(url base3) [fiberdb3]=$(url fiberdb)
+declare -A URL=([base]=$(url base) [baseconn]=$(url baseconn) [fiberdb]=$(url fiberdb) [minimal]=$(url minimal) [base3]=$(url base3) [fiberdb3]=$(url fiberdb)
   [shared]=$(url fiberdb) [basebatch]=$(url basebatch))
 one=(acme.localhost)
 three=(acme.localhost globex.localhost initech.localhost)
-declare -A HOSTS=([base]="${one[*]}" [baseconn]="${one[*]}" [fiberdb]="${one[*]}" [base3]="${three[*]}" [fiberdb3]="${three[*]}"
+declare -A HOSTS=([base]="${one[*]}" [baseconn]="${one[*]}" [fiberdb]="${one[*]}" [minimal]="${one[*]}" [base3]="${three[*]}" [fiberdb3]="${three[*]}"
   [shared]=shared.localhost [basebatch]=shared.localhost)
 
 clk=$(getconf CLK_TCK)
@@ -84,17 +87,18 @@ run() {
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 echo "# $(nproc) CPUs, $(go version | cut -d' ' -f3), wrk -t$THREADS -c$CONNS -d$DURATION, pool_max_conns=$POOL, $ROUNDS rounds"
-variants=(base baseconn fiberdb base3 fiberdb3 shared basebatch)
+variants=(base baseconn minimal fiberdb base3 fiberdb3 shared basebatch)
 for v in "${variants[@]}"; do run "$v" "$WARMUP" >/dev/null; done
 
 declare -A RPS CPU
-printf '%-6s %10s %10s %10s %10s %10s %10s %10s   %s\n' round base baseconn fiberdb base3 fiberdb3 shared basebatch \
-  "ratios fiberdb/base fiberdb3/base3 fiberdb3/base fiberdb/baseconn shared/fiberdb basebatch/fiberdb shared/basebatch"
+printf '%-6s %10s %10s %10s %10s %10s %10s %10s %10s   %s %s\n' round base baseconn minimal fiberdb base3 fiberdb3 shared \
+  basebatch "ratios fiberdb/base fiberdb3/base3 fiberdb3/base fiberdb/baseconn shared/fiberdb basebatch/fiberdb" \
+  "shared/basebatch fiberdb/minimal minimal/base"
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) -eq 1 ]; then
-    order=(base fiberdb baseconn base3 fiberdb3 shared basebatch)
+    order=(base fiberdb minimal baseconn base3 fiberdb3 shared basebatch)
   else
-    order=(basebatch shared fiberdb base baseconn fiberdb3 base3)
+    order=(basebatch shared minimal fiberdb base baseconn fiberdb3 base3)
   fi
   for v in "${order[@]}"; do
     read -r rps cpu < <(run "$v" "$DURATION")
@@ -108,10 +112,12 @@ for r in $(seq "$ROUNDS"); do
   rs=$(awk -v a="${RPS[shared,$r]}" -v b="${RPS[fiberdb,$r]}" 'BEGIN { printf "%.3f", a / b }')
   rb=$(awk -v a="${RPS[basebatch,$r]}" -v b="${RPS[fiberdb,$r]}" 'BEGIN { printf "%.3f", a / b }')
   rsb=$(awk -v a="${RPS[shared,$r]}" -v b="${RPS[basebatch,$r]}" 'BEGIN { printf "%.3f", a / b }')
-  echo "$r1 $r3 $r31 $rc $rs $rb $rsb" >>"$tmp/ratios"
-  printf '%-6s %10s %10s %10s %10s %10s %10s %10s   %s %s %s %s %s %s %s\n' "$r" "${RPS[base,$r]}" "${RPS[baseconn,$r]}" \
-    "${RPS[fiberdb,$r]}" "${RPS[base3,$r]}" "${RPS[fiberdb3,$r]}" "${RPS[shared,$r]}" "${RPS[basebatch,$r]}" \
-    "$r1" "$r3" "$r31" "$rc" "$rs" "$rb" "$rsb"
+  rm=$(awk -v a="${RPS[fiberdb,$r]}" -v b="${RPS[minimal,$r]}" 'BEGIN { printf "%.3f", a / b }')
+  rmb=$(awk -v a="${RPS[minimal,$r]}" -v b="${RPS[base,$r]}" 'BEGIN { printf "%.3f", a / b }')
+  echo "$r1 $r3 $r31 $rc $rs $rb $rsb $rm $rmb" >>"$tmp/ratios"
+  printf '%-6s %10s %10s %10s %10s %10s %10s %10s %10s   %s %s %s %s %s %s %s %s %s\n' "$r" "${RPS[base,$r]}" \
+    "${RPS[baseconn,$r]}" "${RPS[minimal,$r]}" "${RPS[fiberdb,$r]}" "${RPS[base3,$r]}" "${RPS[fiberdb3,$r]}" \
+    "${RPS[shared,$r]}" "${RPS[basebatch,$r]}" "$r1" "$r3" "$r31" "$rc" "$rs" "$rb" "$rsb" "$rm" "$rmb"
 done
 
 echo
@@ -127,6 +133,9 @@ printf '  fiberdb3/base3  %s\n' "$(cut -d' ' -f2 "$tmp/ratios" | median)"
 printf '  fiberdb3/base   %s\n' "$(cut -d' ' -f3 "$tmp/ratios" | median)"
 echo "median of per-round ratios against the connection-per-request baseline (fiberdb's own code):"
 printf '  fiberdb/baseconn %s\n' "$(cut -d' ' -f4 "$tmp/ratios" | median)"
+echo "median of per-round ratios against the least a tenant middleware does (fiberdb's guards, bounds and checks), and of that against base:"
+printf '  fiberdb/minimal  %s\n' "$(cut -d' ' -f8 "$tmp/ratios" | median)"
+printf '  minimal/base     %s\n' "$(cut -d' ' -f9 "$tmp/ratios" | median)"
 echo "median of per-round ratios, a shared-pool tenant against an own pool of the same size (target >= 0.9):"
 printf '  shared/fiberdb   %s\n' "$(cut -d' ' -f5 "$tmp/ratios" | median)"
 echo "median of per-round ratios, the same batch written by hand (the floor of shared), and fiberdb's code over it:"

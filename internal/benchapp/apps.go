@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
@@ -106,6 +107,61 @@ func PgxconnApp(pool *pgxpool.Pool) *fiber.App {
 		}
 		defer conn.Release()
 		return Select1(c, conn)
+	})
+	return app
+}
+
+// minimalState is MinimalApp's per-request state.
+type minimalState struct {
+	pool *pgxpool.Pool
+	conn *pgxpool.Conn
+}
+
+var minimalStates = sync.Pool{New: func() any { return new(minimalState) }}
+
+// minimalKey is where MinimalApp keeps a request's state.
+type minimalKey struct{}
+
+// MinimalApp is the least a tenant middleware can do, written by hand: the
+// pool picked by c.Hostname() in a map, a pooled per-request state in the
+// request's user values, the connection acquired on the handler's first
+// use and released after the rest of the chain returns. It has none of
+// fiberdb's guards, bounds, retries or Host checks. fiberdb against it is
+// what those cost over HTTP; it against PgxconnApp, what any middleware of
+// this shape costs.
+func MinimalApp(pools map[string]*pgxpool.Pool) *fiber.App {
+	app := NewApp()
+	app.Use(func(c *fiber.Ctx) error {
+		pool, ok := pools[c.Hostname()]
+		if !ok {
+			return fiber.ErrNotFound
+		}
+		st := minimalStates.Get().(*minimalState) //nolint:forcetypeassert,errcheck // the pool holds only these
+		st.pool = pool
+		c.Context().SetUserValue(minimalKey{}, st)
+		defer func() { // a handler that panics must not keep its connection
+			if st.conn != nil {
+				st.conn.Release()
+			}
+			*st = minimalState{}
+			c.Context().SetUserValue(minimalKey{}, nil)
+			minimalStates.Put(st)
+		}()
+		return c.Next()
+	})
+	app.Get("/", func(c *fiber.Ctx) error {
+		st, ok := c.Context().UserValue(minimalKey{}).(*minimalState)
+		if !ok {
+			return fiber.ErrInternalServerError
+		}
+		if st.conn == nil {
+			conn, err := st.pool.Acquire(c.UserContext())
+			if err != nil {
+				return err
+			}
+			st.conn = conn
+		}
+		return Select1(c, st.conn)
 	})
 	return app
 }

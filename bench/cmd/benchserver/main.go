@@ -1,6 +1,6 @@
 // Command benchserver is the server side of bench/http.sh: it starts a
 // private PostgreSQL, creates a "default" and three tenant databases, and
-// serves GET / (SELECT 1, answering "ok") on five loopback ports at once:
+// serves GET / (SELECT 1, answering "ok") on six loopback ports at once:
 //
 //	base      a hand-written Fiber handler using one pgxpool.Pool (tenant acme)
 //	baseconn  a hand-written Fiber handler holding one connection of that pool
@@ -15,6 +15,9 @@
 //	basebatch what fiberdb sends for that shared tenant, by hand: one
 //	          connection of saas's pool, SELECT 1 behind the same set_config
 //	          in one pgx batch (benchapp.PgxbatchApp)
+//	minimal   the least a tenant middleware does, by hand: the pool by Host in
+//	          a map, a pooled request state, acquire on first use, release
+//	          after the chain (benchapp.MinimalApp)
 //
 // The baselines use fiberdb's own pools (from Engines.Engine), so the same
 // server connections serve every variant and only the code path differs.
@@ -90,6 +93,7 @@ func benchServer() (err error) {
 		{"base3", benchapp.PgxpoolHostApp(pools)},
 		{"fiberdb", benchapp.FiberdbApp(b.engines)},
 		{"basebatch", benchapp.PgxbatchApp(saas)},
+		{"minimal", benchapp.MinimalApp(pools)},
 	})
 }
 
