@@ -24,11 +24,7 @@ import (
 func dbApp(e *fiberdb.Engines) *fiber.App {
 	app := newApp(fiberdb.Config{Engines: e})
 	app.Get("/", func(c *fiber.Ctx) error {
-		db, err := fiberdb.Conn(c)
-		if err != nil {
-			return err
-		}
-		name, err := scalar[string](c.UserContext(), db, "select current_database()")
+		name, err := connScalar[string](c, "select current_database()")
 		if err != nil {
 			return err
 		}

@@ -324,16 +324,24 @@ func TestBudgetWaiterImpatient(t *testing.T) {
 	})
 }
 
+// fullBudgetTwoWaiters returns a budget whose slots are all in use, with two
+// waiters queued, w1 first, and one slot released: w1 holds it.
+func fullBudgetTwoWaiters(t *testing.T, slots int) (b *budget, w1, w2 *budgetWaiter) {
+	t.Helper()
+	b = newBudget(slots, nil)
+	b.used.Store(int64(slots))
+	w1, w2 = newBudgetWaiter(t.Context(), nil), newBudgetWaiter(t.Context(), nil)
+	b.join(w1)
+	b.join(w2)
+	b.release() // to w1
+	return b, w1, w2
+}
+
 // A waiter whose dial is under way is neither handed a second slot nor
 // woken (the wake would be lost on it): both go to the next waiter, which
 // is also the one that polls.
 func TestBudgetSkipsAWaiterThatIsDialling(t *testing.T) {
-	b := newBudget(2, nil)
-	b.used.Store(2)
-	w1, w2 := newBudgetWaiter(t.Context(), nil), newBudgetWaiter(t.Context(), nil)
-	b.join(w1)
-	b.join(w2)
-	b.release() // to w1
+	b, w1, w2 := fullBudgetTwoWaiters(t, 2)
 	require.True(t, w1.slot)
 	require.True(t, b.tryReserve(w1), "w1's dial takes its slot")
 	require.True(t, w1.dialling)
@@ -360,12 +368,7 @@ func TestBudgetSkipsAWaiterThatIsDialling(t *testing.T) {
 func TestBudgetAttemptKeepsItsSlotForTheNextDial(t *testing.T) {
 	p := &pipeDial{}
 	defer p.closeAll()
-	b := newBudget(1, nil)
-	b.used.Store(1)
-	w1, w2 := newBudgetWaiter(t.Context(), nil), newBudgetWaiter(t.Context(), nil)
-	b.join(w1)
-	b.join(w2)
-	b.release() // to w1
+	b, w1, w2 := fullBudgetTwoWaiters(t, 1)
 	ctx := withWaiter(t.Context(), w1)
 	d := &budgetDialer{b: b, next: p.dial, w: w1}
 

@@ -132,14 +132,21 @@ func dsnOf(t *testing.T, engines map[string]any, engine string) string {
 	return dsn
 }
 
+// connScalar runs sql on the request's connection (fiberdb.Conn) and
+// returns its one value.
+func connScalar[T any](c *fiber.Ctx, sql string) (T, error) {
+	db, err := fiberdb.Conn(c)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return scalar[T](c.UserContext(), db, sql)
+}
+
 // sendDatabase is a handler that answers the name of the database its
 // request's connection (fiberdb.Conn) is on.
 func sendDatabase(c *fiber.Ctx) error {
-	db, err := fiberdb.Conn(c)
-	if err != nil {
-		return err
-	}
-	name, err := scalar[string](c.UserContext(), db, "SELECT current_database()")
+	name, err := connScalar[string](c, "SELECT current_database()")
 	if err != nil {
 		return err
 	}

@@ -59,11 +59,7 @@ func todoApp(e *fiberdb.Engines) *fiber.App {
 		return err
 	})
 	app.Get("/todos/count", func(c *fiber.Ctx) error {
-		db, err := fiberdb.Conn(c)
-		if err != nil {
-			return err
-		}
-		n, err := scalar[int](c.UserContext(), db, "SELECT count(*) FROM todo")
+		n, err := connScalar[int](c, "SELECT count(*) FROM todo")
 		if err != nil {
 			return err
 		}

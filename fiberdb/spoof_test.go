@@ -64,11 +64,7 @@ func markerApp(fcfg *fiber.Config, cfg fiberdb.Config) *fiber.App {
 	app.Use(fiberrecover.New())
 	app.Use(fiberdb.New(cfg))
 	app.Get("/", func(c *fiber.Ctx) error {
-		db, err := fiberdb.Conn(c)
-		if err != nil {
-			return err
-		}
-		marker, err := scalar[string](c.UserContext(), db, "SELECT tenant FROM marker")
+		marker, err := connScalar[string](c, "SELECT tenant FROM marker")
 		if err != nil {
 			return err
 		}

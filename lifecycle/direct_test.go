@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fiberdb/fiberdb/catalog"
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
 	"github.com/fiberdb/fiberdb/internal/pgbouncer"
@@ -115,15 +114,7 @@ func TestAddTenantThroughDirectURL(t *testing.T) {
 	require.Equal(t, int64(2), res.To)
 	require.Equal(t, []string{"globex.gadgets", "globex.goose_db_version", "globex.widgets"}, tables(t, saas))
 
-	k := koanfOf(t, flat)
-	require.NoError(t, k.Load(catalog.Provider(t.Context(), connect(t, central)), nil))
-	withRows, err := config.Load(k)
-	require.NoError(t, err)
-	results, err := lifecycle.Migrate(t.Context(), withRows, m, lifecycle.Options{Tenants: []string{name, "globex"}})
-	require.NoError(t, err)
-	for _, r := range results {
-		require.True(t, r.UpToDate(), r.Tenant)
-	}
+	requireUpToDate(t, withCatalog(t, flat, central), m, name, "globex")
 }
 
 // TestMigrateBehindPgBouncerThroughDirectURL is DESIGN.md's shared-pools

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/fiberdb/fiberdb/catalog"
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
 	"github.com/fiberdb/fiberdb/internal/testkit"
@@ -78,6 +79,28 @@ func koanfOf(t *testing.T, flat map[string]any) *koanf.Koanf {
 	k := koanf.New(".")
 	require.NoError(t, k.Load(confmap.Provider(flat, "."), nil))
 	return k
+}
+
+// withCatalog loads flat and the catalog's rows from the landlord database
+// at central, as cmd/fiberdb does.
+func withCatalog(t *testing.T, flat map[string]any, central string) *config.Config {
+	t.Helper()
+	k := koanfOf(t, flat)
+	require.NoError(t, k.Load(catalog.Provider(t.Context(), connect(t, central)), nil))
+	conf, err := config.Load(k)
+	require.NoError(t, err)
+	return conf
+}
+
+// requireUpToDate migrates tenants again and requires that nothing was left
+// to apply.
+func requireUpToDate(t *testing.T, conf *config.Config, m *lifecycle.Migrations, tenants ...string) {
+	t.Helper()
+	results, err := lifecycle.Migrate(t.Context(), conf, m, lifecycle.Options{Tenants: tenants})
+	require.NoError(t, err)
+	for _, r := range results {
+		require.True(t, r.UpToDate(), r.Tenant)
+	}
 }
 
 // closeAll ends every session on the database at dsn but the caller's: a

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fiberdb/fiberdb/catalog"
 	"github.com/fiberdb/fiberdb/config"
 	"github.com/fiberdb/fiberdb/fiberdbtest"
 	"github.com/fiberdb/fiberdb/internal/testkit"
@@ -61,16 +60,8 @@ func TestAddTenant(t *testing.T) {
 	for n, u := range urls {
 		flat[config.DefaultKey+"."+n] = u
 	}
-	k := koanfOf(t, flat)
-	conn := connect(t, central)
-	require.NoError(t, k.Load(catalog.Provider(t.Context(), conn), nil))
-	withRows, err := config.Load(k)
-	require.NoError(t, err)
-	results, err := lifecycle.Migrate(t.Context(), withRows, m, lifecycle.Options{Tenants: []string{name, "Schema-Tenant"}})
-	require.NoError(t, err)
-	for _, r := range results {
-		require.True(t, r.UpToDate(), r.Tenant)
-	}
+	withRows := withCatalog(t, flat, central)
+	requireUpToDate(t, withRows, m, name, "Schema-Tenant")
 
 	for _, tc := range []struct {
 		tenant lifecycle.Tenant
