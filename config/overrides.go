@@ -120,16 +120,16 @@ func mergeDirect(key, name string, entry map[string]any, ov any) (any, error) {
 	if _, parts := toMap(ov); base != nil || !parts || shared {
 		return mergeURL(base, ov), nil
 	}
-	switch u := entry["url"].(type) {
+	u := entry["url"]
+	switch u.(type) {
 	case string, urlOverride:
-		return derivedURL{url: mergeURL(u, ov)}, nil
 	default:
-		if _, isMap := toMap(u); isMap {
-			return derivedURL{url: mergeURL(u, ov)}, nil
+		if _, isMap := toMap(u); !isMap {
+			return nil, keyErr(key, fmt.Sprintf("sets parts of a direct_url, but engine %q has no direct_url, nor a url to lay them over: "+
+				"set FIBERDB_ENGINES__%s__DIRECT_URL whole", name, strings.ToUpper(name)), ErrNoURL)
 		}
 	}
-	return nil, keyErr(key, fmt.Sprintf("sets parts of a direct_url, but engine %q has no direct_url, nor a url to lay them over: "+
-		"set FIBERDB_ENGINES__%s__DIRECT_URL whole", name, strings.ToUpper(name)), ErrNoURL)
+	return derivedURL{url: mergeURL(u, ov)}, nil
 }
 
 // urlOverride is a url string with the parts of a url map laid over it.
