@@ -109,6 +109,10 @@ func BenchmarkLease(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	pools, err := benchapp.PoolsByHost(e)
+	if err != nil {
+		b.Fatal(err)
+	}
 	acquire := benchapp.NewApp()
 	acquire.Get("/", func(c *fiber.Ctx) error {
 		conn, err := pool.Acquire(c.UserContext())
@@ -134,6 +138,12 @@ func BenchmarkLease(b *testing.B) {
 	b.Run("paired-cold", func(b *testing.B) {
 		paired(b, 1, "pgxconn", func() { evictCaches(); base.next() }, "fiberdb", func() { evictCaches(); fdb.next() })
 	})
+	// One side alone, each request after an eviction, for cachesim.sh, which
+	// runs them under valgrind and counts what they touch: their times mean
+	// nothing.
+	b.Run("cold-pgxconn", func(b *testing.B) { serveCold(b, base) })
+	b.Run("cold-fiberdb", func(b *testing.B) { serveCold(b, fdb) })
+	b.Run("cold-minimal", func(b *testing.B) { serveCold(b, newDriver(benchapp.MinimalLeaseApp(pools), "acme.localhost")) })
 	base.check(b)
 	fdb.check(b)
 	if n := pool.Stat().AcquiredConns(); n != 0 {
@@ -215,6 +225,16 @@ func serve(b *testing.B, d *driver) {
 	b.Helper()
 	b.ReportAllocs()
 	for b.Loop() {
+		d.next()
+	}
+	d.check(b)
+}
+
+// serveCold is serve with the caches evicted before each request.
+func serveCold(b *testing.B, d *driver) {
+	b.Helper()
+	for b.Loop() {
+		evictCaches()
 		d.next()
 	}
 	d.check(b)

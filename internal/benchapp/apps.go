@@ -130,6 +130,17 @@ type minimalKey struct{}
 // what those cost over HTTP; it against PgxconnApp, what any middleware of
 // this shape costs.
 func MinimalApp(pools map[string]*pgxpool.Pool) *fiber.App {
+	return minimalApp(pools, func(c *fiber.Ctx, conn *pgxpool.Conn) error { return Select1(c, conn) })
+}
+
+// MinimalLeaseApp is MinimalApp with a handler that only takes its
+// connection and answers "ok", as BenchmarkLease's do.
+func MinimalLeaseApp(pools map[string]*pgxpool.Pool) *fiber.App {
+	return minimalApp(pools, func(c *fiber.Ctx, _ *pgxpool.Conn) error { return c.SendString("ok") })
+}
+
+// minimalApp is MinimalApp with use as the handler's work on its connection.
+func minimalApp(pools map[string]*pgxpool.Pool, use func(*fiber.Ctx, *pgxpool.Conn) error) *fiber.App {
 	app := NewApp()
 	app.Use(func(c *fiber.Ctx) error {
 		pool, ok := pools[c.Hostname()]
@@ -161,7 +172,7 @@ func MinimalApp(pools map[string]*pgxpool.Pool) *fiber.App {
 			}
 			st.conn = conn
 		}
-		return Select1(c, st.conn)
+		return use(c, st.conn)
 	})
 	return app
 }
