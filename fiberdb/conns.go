@@ -2,6 +2,7 @@ package fiberdb
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,6 +128,13 @@ func (cc *connClock) expired(t time.Time, now int64) {
 	cc.stop(t)
 }
 
+// empty reports whether s tracks no open connection.
+func (s *connSet) empty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns) == 0
+}
+
 // reap stops the connections whose lease outlived its bound.
 func (s *connSet) reap(now time.Time) {
 	mono := sinceEpoch(now)
@@ -157,18 +165,33 @@ const reapEvery = 100 * time.Millisecond
 // with the first bounded lease and stops with Close.
 type reaper struct {
 	mu   sync.Mutex
-	sets []*connSet // every engine's, retired ones included: they empty as their pools close
+	engs []*engine // those with a pool of their own, until retired and closed (see gone)
 
 	once   sync.Once
 	stopCh chan struct{}
 	done   chan struct{}
 }
 
-// add makes the reaper watch s.
-func (r *reaper) add(s *connSet) {
+// add makes the reaper watch the connections of the engines of engines
+// that old does not have (all of them when old is nil), and forgets those
+// it watched that are gone. Forgetting here as well as on each tick keeps
+// the list as long as the engines configured, however many Applies replace
+// engines, whether or not a QueryTimeout ever started the reaper.
+func (r *reaper) add(engines map[string]*engine, old *registry) {
 	r.mu.Lock()
-	r.sets = append(r.sets, s)
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	r.engs = slices.DeleteFunc(r.engs, (*engine).gone)
+	for name, eng := range engines {
+		if eng.target != nil {
+			continue // it has no connections of its own
+		}
+		if old != nil {
+			if prev, ok := old.get(name); ok && prev == eng {
+				continue // kept by Apply: watched already
+			}
+		}
+		r.engs = append(r.engs, eng)
+	}
 }
 
 func newReaper() *reaper {
@@ -188,8 +211,9 @@ func (r *reaper) start() {
 					return
 				case now := <-tick.C:
 					r.mu.Lock()
-					for _, s := range r.sets {
-						s.reap(now)
+					r.engs = slices.DeleteFunc(r.engs, (*engine).gone)
+					for _, eng := range r.engs {
+						eng.conns.reap(now)
 					}
 					r.mu.Unlock()
 				}

@@ -175,6 +175,14 @@ func (eng *engine) source(ctx context.Context) (source, error) {
 	return p, nil
 }
 
+// gone reports whether eng can have no connection again: Apply retired it,
+// nothing holds it (an acquire under way, whose connect may still add a
+// connection, holds a reference), its pool is closed (a retired engine
+// opens none) and so is every connection it had. The reaper then forgets it.
+func (eng *engine) gone() bool {
+	return eng.retired.Load() && eng.refs.Load() == 0 && eng.pool.Load() == nil && eng.conns.empty()
+}
+
 // unref gives back a reference taken by hold: a shared-pool tenant's and
 // the one it took on its target.
 func (eng *engine) unref() {

@@ -115,6 +115,7 @@ func Open(ctx context.Context, conf *config.Config, opts ...OpenOptions) (*Engin
 	if err != nil {
 		return nil, err
 	}
+	e.reaper.add(engines, nil)
 	e.pools = newPoolSet(e, conf.MaxOpenPools, conf.PoolIdleTimeout, conf.MaxTotalConns > 0)
 	if conf.MaxTotalConns > 0 {
 		e.budget = newBudget(conf.MaxTotalConns, e.pools.evictConn)
@@ -160,7 +161,6 @@ func (e *Engines) prepare(ctx context.Context, conf *config.Config, old *registr
 		warnExecMode(ctx, e.opts.Logger, name, pc)
 		eng := &engine{name: conf.Engines[name].Name, set: e, pc: pc}
 		eng.conns.track(pc) // every pool the engine opens starts from pc
-		e.reaper.add(&eng.conns)
 		engines[name] = eng
 	}
 	for _, name := range shared {
@@ -212,6 +212,7 @@ func (e *Engines) Apply(ctx context.Context, conf *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
+	e.reaper.add(engines, old) // before any request can lease from them
 	e.cur.Store(newRegistry(conf, engines))
 	for name, eng := range old.byName {
 		if engines[name] == eng {
