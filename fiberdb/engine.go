@@ -23,12 +23,14 @@ type engine struct {
 	pc   *pgxpool.Config // the pool config, Tracer and Configure applied; copied per pool; nil if shared
 
 	// A tenant that shares target's pool (engine key "pool") has no pool,
-	// pc or conns of its own: its leases take target's connections through
-	// a tenantConn that begins every transaction with pre. Its refs count
-	// its own holders (tenant_max_concurrency); each also holds target.
+	// pc or conns of its own: its leases take target's connections. Its
+	// refs count its own holders (tenant_max_concurrency); each also holds
+	// target. Any engine that sets search_path or settings, with a pool of
+	// its own or not, hands its leases a tenantConn that begins every
+	// transaction with pre.
 	target *engine
-	pre    *prelude                // nil: the tenant sets nothing
-	isoPre atomic.Pointer[prelude] // under test isolation: pre, and a reset of what the pool's other tenants set
+	pre    *prelude                // nil: the engine sets nothing
+	isoPre atomic.Pointer[prelude] // under test isolation: pre, and a reset of what the pool's other engines set
 	shares sharing                 // the config that made target and pre, for Apply
 
 	pool    atomic.Pointer[pooled] // nil while closed
@@ -143,7 +145,7 @@ func (eng *engine) hold(ctx context.Context) (source, error) {
 		eng.unref()
 		return nil, err
 	}
-	pre := eng.pre // nil for an engine with a pool of its own
+	pre := eng.pre // nil for an engine that sets neither search_path nor settings
 	if _, ok := inner.(*pinned); ok {
 		if iso := eng.isoPre.Load(); iso != nil {
 			// The tenants' settings on the pinned connection, reset for an

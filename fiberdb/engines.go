@@ -155,11 +155,13 @@ func (e *Engines) prepare(ctx context.Context, conf *config.Config, old *registr
 				return nil, fmt.Errorf("open engine %q: %w", name, err)
 			}
 		}
-		if keep(name, pc, sharing{}) {
+		ce := conf.Engines[name]
+		s := sharing{searchPath: ce.SearchPath, settings: maps.Clone(ce.Settings)}
+		if keep(name, pc, s) {
 			continue
 		}
 		warnExecMode(ctx, e.opts.Logger, name, pc)
-		eng := &engine{name: conf.Engines[name].Name, set: e, pc: pc}
+		eng := &engine{name: ce.Name, set: e, pc: pc, shares: s, pre: newPrelude(s.searchPath, s.settings, nil)}
 		eng.conns.track(pc) // every pool the engine opens starts from pc
 		engines[name] = eng
 	}
@@ -236,7 +238,9 @@ func (e *Engines) Apply(ctx context.Context, conf *config.Config) error {
 // or until [Engines.Apply] removes or changes the engine: eviction
 // (max_open_pools, pool_idle_timeout) never closes a pool handed out here.
 // Code that only reads statistics should use [Engines.Stats], which opens
-// nothing.
+// nothing. The pool's connections do not apply the engine's search_path and
+// settings, which fiberdb sets per transaction: use [Engines.Acquire] for
+// those.
 func (e *Engines) Engine(name string) (*pgxpool.Pool, error) {
 	for {
 		eng, err := e.lookup(name)

@@ -87,17 +87,18 @@ func isolate(ctx context.Context, e *Engines) (rollback func() error, err error)
 	}, nil
 }
 
-// setIsoPreludes prepares the shared-pool tenants of reg for test
-// isolation. There, a lease's set_config lasts until the outer transaction
-// ends (a savepoint released keeps it), so it would reach the next lease on
-// the pinned connection: every lease on a pool that tenants share sets every
-// parameter any of them sets, to its own value or to the default, the pool
-// engine's own leases included.
+// setIsoPreludes prepares the engines of reg for test isolation. There, a
+// lease's set_config lasts until the outer transaction ends (a savepoint
+// released keeps it), so it would reach the next lease on the pinned
+// connection: every lease on a pool sets every parameter that the pool
+// engine or any tenant sharing its pool sets, to its own value or to the
+// default.
 func setIsoPreludes(reg *registry) {
-	used := map[*engine][]string{} // by pool engine, the parameters its tenants set
+	used := map[*engine][]string{} // by pool engine, the parameters it and its tenants set
 	for _, name := range reg.names {
-		if eng := reg.byName[name]; eng.target != nil && eng.pre != nil {
-			used[eng.target] = append(used[eng.target], eng.pre.names...)
+		if eng := reg.byName[name]; eng.pre != nil {
+			pe := eng.poolEngine()
+			used[pe] = append(used[pe], eng.pre.names...)
 		}
 	}
 	for _, eng := range reg.byName {

@@ -2,10 +2,9 @@ package fiberdb
 
 import "maps"
 
-// sharing is what makes a shared-pool tenant (engine keys pool, search_path
-// and settings): Apply keeps the tenant's engine only while all of it is the
-// same, its target engine included. Its zero value is an engine with a pool
-// of its own.
+// sharing is an engine's keys pool, search_path and settings: Apply keeps
+// an engine only while all of it is the same, a shared-pool tenant's target
+// engine included. target is nil for an engine with a pool of its own.
 type sharing struct {
 	target     *engine
 	searchPath string

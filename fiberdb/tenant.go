@@ -9,11 +9,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// tenantConn is the source, and the DBTX, of a lease of a tenant that shares
-// another engine's pool (engine key "pool"): it takes its connection from
-// that engine's source (its pool, or the pinned connection under test
-// isolation) and begins every transaction the holder runs with the tenant's
-// prelude, set_config(name, value, true) for search_path and each setting.
+// tenantConn is the source, and the DBTX, of a lease of an engine that sets
+// search_path or settings, most often a tenant that shares another engine's
+// pool (engine key "pool"): it takes its connection from the pool engine's
+// source (its pool, or the pinned connection under test isolation) and
+// begins every transaction the holder runs with the engine's prelude,
+// set_config(name, value, true) for search_path and each setting.
 //
 //   - A statement outside a transaction (Exec, Query, QueryRow, SendBatch) is
 //     sent as one batch behind the prelude: a batch up to its Sync is one
