@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -272,4 +273,38 @@ func TestApplyRefusesBadConfigs(t *testing.T) {
 	more["t0"] = all["t0"]
 	require.ErrorIs(t, e2.Apply(t.Context(), looseConf(t, more)), configureErr)
 	require.Equal(t, []string{"t0"}, e2.Names(), "a failed Apply changes nothing")
+}
+
+// A lease of an engine that Apply retired keeps its QueryTimeout: the
+// reaper forgets a retired engine only once nothing holds it and its pool
+// has closed, however many Applies run meanwhile.
+func TestApplyKeepsARetiredLeasesQueryTimeout(t *testing.T) {
+	t.Parallel()
+	engines := engineMaps(t, nil, "default", "acme")
+	e := openConf(t, loadConf(t, engines))
+	leased, proceed := make(chan struct{}), make(chan struct{})
+	var queryErr error
+	app := newApp(fiberdb.Config{Engines: e, QueryTimeout: 300 * time.Millisecond})
+	app.Get("/", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		close(leased)
+		<-proceed
+		_, queryErr = db.Exec(c.UserContext(), "select pg_sleep(30)")
+		return queryErr
+	})
+	res := serveAsync(app, request(fiber.MethodGet, "acme.test", "/"))
+	<-leased
+	acme, ok := engines["acme"].(map[string]any)
+	require.True(t, ok)
+	for i := range 5 { // each replaces acme, and each add prunes the reaper's list
+		acme["pool_max_conns"] = 2 + i%2
+		require.NoError(t, e.Apply(t.Context(), loadConf(t, engines)))
+	}
+	close(proceed)
+	s := await(t, res)
+	require.Equal(t, fiber.StatusInternalServerError, s.status, s.body)
+	require.True(t, pgconn.Timeout(queryErr), "the sleep ran unbounded: %v", queryErr)
 }
