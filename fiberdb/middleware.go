@@ -113,8 +113,8 @@ func (v *view) binding(name string) (*binding, bool) {
 // (c.SendStream, SetBodyStreamWriter, whose writer fasthttp starts at once on
 // another goroutine and drains while sending the response). Neither may use
 // the request's connection: it answers [ErrConnReleased] once released. A
-// stream that needs the database acquires its own from [Engines.Engine] and
-// releases it.
+// stream that needs the database acquires its own with [Engines.Acquire]
+// and releases it.
 func New(config ...Config) fiber.Handler {
 	cfg := configDefault(config...)
 	mw := &middleware{cfg: cfg, engines: cfg.Engines, dl: newDeadlines(cfg.AcquireTimeout)}

@@ -23,8 +23,9 @@ func Example() {
 }
 
 // serve is README.md's "Adding tenants at runtime": engines comes from
-// fiberdb.Open, landlord is a pool on the central (default) database, and
-// centralURL reaches it directly.
+// fiberdb.Open, landlord is a pool of its own on the central (default)
+// database, not engines.Default() (an Apply that changes the default
+// engine closes that one), and centralURL reaches it directly.
 func serve(ctx context.Context, engines *fiberdb.Engines, landlord *pgxpool.Pool, centralURL string) error {
 	if err := catalog.Install(ctx, landlord); err != nil { // idempotent: run it at every start
 		return err

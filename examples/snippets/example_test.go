@@ -85,20 +85,17 @@ func Example_stream() {
 	var engines *fiberdb.Engines // from fiberdb.Open
 	app := fiber.New()
 	app.Get("/export", func(c *fiber.Ctx) error {
-		pool, err := engines.Engine(fiberdb.Tenant(c))
-		if err != nil {
-			return err
-		}
+		tenant := fiberdb.Tenant(c) // the config's string: safe to keep past the request
 		c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			conn, err := pool.Acquire(ctx)
+			db, release, err := engines.Acquire(ctx, tenant)
 			if err != nil {
 				return
 			}
-			defer conn.Release()
 			var n int
-			if err := conn.QueryRow(ctx, "SELECT count(*) FROM todo").Scan(&n); err != nil {
+			err = db.QueryRow(ctx, "SELECT count(*) FROM todo").Scan(&n)
+			if err = errors.Join(err, release()); err != nil {
 				return
 			}
 			fmt.Fprintf(w, "%d todos\n", n)
