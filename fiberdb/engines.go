@@ -215,7 +215,13 @@ func (e *Engines) Apply(ctx context.Context, conf *config.Config) error {
 		return fmt.Errorf("apply: %w", err)
 	}
 	e.reaper.add(engines, old) // before any request can lease from them
-	e.cur.Store(newRegistry(conf, engines))
+	reg := newRegistry(conf, engines)
+	if e.iso.active.Load() {
+		// Before they serve: a tenant Apply adds to a pinned pool leases
+		// from the pin, and must reset what the pool's others set.
+		setIsoPreludes(reg)
+	}
+	e.cur.Store(reg)
 	for name, eng := range old.byName {
 		if engines[name] == eng {
 			continue
@@ -319,8 +325,12 @@ func (e *Engines) Close() {
 // It needs no app or request: call it at the start of a test. Requests on one
 // engine share the pinned connection and are served one at a time (a second
 // waits up to AcquireTimeout). Code that takes a pool from [Engines.Engine]
-// directly bypasses isolation. Engines an [Engines.Apply] adds meanwhile are
-// not isolated.
+// directly bypasses isolation. Engines with a pool of their own that an
+// [Engines.Apply] adds meanwhile are not isolated; a tenant it adds to the
+// pool of an isolated engine is, like the others. Engines that share a
+// pool share its pinned connection too: a request that holds it (through
+// a tenant or the pool engine) and asks for another of them, with ConnFor
+// or Acquire, waits for itself until its AcquireTimeout or context ends.
 //
 // rollback undoes everything, releases the pinned connections and ends
 // isolation; it is safe to call more than once. It returns

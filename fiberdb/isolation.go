@@ -47,8 +47,10 @@ func isolate(ctx context.Context, e *Engines) (rollback func() error, err error)
 	var held []*engine // each keeps its pool open while pinned
 	setIsoPreludes(reg)
 	undo := func() error {
-		for _, eng := range reg.byName {
-			eng.isoPre.Store(nil)
+		for _, r := range []*registry{reg, e.cur.Load()} { // and the engines Applies added
+			for _, eng := range r.byName {
+				eng.isoPre.Store(nil)
+			}
 		}
 		var errs error
 		for eng, pin := range pins {
@@ -87,7 +89,8 @@ func isolate(ctx context.Context, e *Engines) (rollback func() error, err error)
 	}, nil
 }
 
-// setIsoPreludes prepares the engines of reg for test isolation. There, a
+// setIsoPreludes prepares the engines of reg for test isolation, when it
+// starts and after each Apply while it lasts. There, a
 // lease's set_config lasts until the outer transaction ends (a savepoint
 // released keeps it), so it would reach the next lease on the pinned
 // connection: every lease on a pool sets every parameter that the pool
@@ -104,6 +107,7 @@ func setIsoPreludes(reg *registry) {
 	for _, eng := range reg.byName {
 		names := used[eng.poolEngine()]
 		if len(names) == 0 {
+			eng.isoPre.Store(nil)
 			continue
 		}
 		eng.isoPre.Store(newPrelude(eng.shares.searchPath, eng.shares.settings, names))

@@ -117,3 +117,34 @@ func ownSettingsUnderIsolation(t *testing.T, withGlobex bool) {
 		require.Equal(t, want, setting(t.Context(), engine), engine)
 	}
 }
+
+// A tenant that Apply adds to a pool pinned by TestIsolation leases from the
+// pin, where set_config outlasts its lease: what it sets must be reset for
+// the pool's other engines, as for the tenants that were there when
+// isolation began. It once leaked to every later lease on the pin.
+func TestApplyDuringTestIsolationResetsANewTenantsSettings(t *testing.T) {
+	t.Parallel()
+	engines := engineMaps(t, nil, "default", "saas")
+	engines["initech"] = map[string]any{"pool": "saas", "settings": map[string]any{"app.tenant": "initech"}}
+	e := openConf(t, loadConf(t, engines))
+	rollback, err := e.TestIsolation(t.Context())
+	require.NoError(t, err)
+
+	engines["hooli"] = map[string]any{"pool": "saas", "settings": map[string]any{"app.user": "hooli-admin"}}
+	require.NoError(t, e.Apply(t.Context(), loadConf(t, engines)))
+	read := func(engine string) string {
+		t.Helper()
+		db, release, err := e.Acquire(t.Context(), engine)
+		require.NoError(t, err)
+		v, err := scalar[string](t.Context(), db,
+			"select coalesce(current_setting('app.tenant', true), '') || '|' || coalesce(current_setting('app.user', true), '')")
+		require.NoError(t, err)
+		require.NoError(t, release())
+		return v
+	}
+	require.Equal(t, "|hooli-admin", read("hooli"))
+	require.Equal(t, "initech|", read("initech"), "after hooli")
+	require.Equal(t, "|", read("saas"), "after hooli")
+	require.NoError(t, rollback())
+	require.Equal(t, "|hooli-admin", read("hooli"), "after isolation")
+}
