@@ -315,7 +315,8 @@ func (e *Engines) Close() {
 // TestIsolation makes everything that follows undoable, for tests: it pins
 // one connection per engine inside an outer transaction, and until rollback
 // is called, [Conn], [ConnFor] and [Engines.Acquire] hand out a savepoint on
-// it. A handler's Begin becomes a nested savepoint and its Commit releases
+// it. A handler's Begin (or batch with Batch.BeginTx, whose isolation level
+// then cannot apply) becomes a nested savepoint and its Commit releases
 // that savepoint, so later requests in the same test see committed work;
 // work a request left uncommitted is rolled back when it ends, as always.
 // Statements a request runs outside any transaction stay, as autocommit

@@ -195,7 +195,12 @@ func (h *handle) sendBatch(tx pgx.Tx, ctx context.Context, b *pgx.Batch) pgx.Bat
 	}
 	defer h.unlock()
 	h.l.fresh = false
-	br := h.on(tx).SendBatch(ctx, b)
+	var br pgx.BatchResults
+	if tx == nil && h.l.drain && beginsTx(b) {
+		br = beginBatch(ctx, h.l.db, b) // test isolation: h.l.db is a savepoint
+	} else {
+		br = h.on(tx).SendBatch(ctx, b)
+	}
 	if btx := br.Tx(); btx != nil {
 		h.l.track(btx)
 	}

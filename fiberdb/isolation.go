@@ -20,7 +20,9 @@ import (
 //     *pinned instead of its pool: every lease, a request's or an
 //     Engines.Acquire's, waits for the pinned connection (one holder at a
 //     time, through sem) and runs inside a savepoint on it (pinned.acquire).
-//     A Begin on the lease nests a savepoint.
+//     A Begin on the lease nests a savepoint, and so does a batch that
+//     begins its own transaction (Batch.BeginTx, which pgx refuses inside
+//     one: see beginBatch).
 //   - The pinned connection outlives each lease, so results the holder left
 //     unread are drained (pinned.drains), and pinned.release rolls back the
 //     lease's open transactions, then keeps its savepoint, or rolls it back
@@ -241,3 +243,34 @@ func (p *pinned) closeLocked(ctx context.Context) error {
 	}
 	return nil
 }
+
+// beginBatch sends b, a batch that begins its own transaction
+// (Batch.BeginTx), on db, a lease's savepoint on the pinned connection,
+// where pgx refuses such a batch: a nested savepoint stands in for b's
+// transaction, and an empty select for its BEGIN, so that the holder reads
+// as many results as it queued and commits or rolls back what Tx returns.
+// The isolation level and access mode b asked for cannot apply inside the
+// outer transaction.
+func beginBatch(ctx context.Context, db DBTX, b *pgx.Batch) pgx.BatchResults {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return pgx.FailedBatchResults(b, err)
+	}
+	rest := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries))}
+	rest.Queue("select")
+	rest.QueuedQueries = append(rest.QueuedQueries, b.QueuedQueries[1:]...)
+	return &nestedBatch{BatchResults: tx.SendBatch(ctx, rest), tx: tx}
+}
+
+// beginsTx reports whether b begins its own transaction (Batch.BeginTx):
+// pgx tells only through the results it makes for b.
+func beginsTx(b *pgx.Batch) bool { return pgx.FailedBatchResults(b, nil).Tx() != nil }
+
+// nestedBatch is beginBatch's results: Tx is the savepoint that stands in
+// for the batch's transaction.
+type nestedBatch struct {
+	pgx.BatchResults
+	tx pgx.Tx
+}
+
+func (b *nestedBatch) Tx() pgx.Tx { return b.tx }

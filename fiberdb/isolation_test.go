@@ -352,3 +352,62 @@ func TestIsolationConcurrentCalls(t *testing.T) {
 	require.Equal(t, 1, won)
 	isolate(t, e)
 }
+
+// A handler's batch that begins its own transaction (Batch.BeginTx) failed
+// under test isolation: pgx refuses one inside a transaction, and every
+// lease there is a savepoint. It now runs in a nested savepoint, committed
+// or rolled back through br.Tx() as on a pool, and the results the handler
+// queued line up as they would there.
+func TestIsolationBatchBeginTx(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default")
+	exec(t, e, "default", "CREATE TABLE items (name text)")
+	isolate(t, e)
+	app := newApp(fiberdb.Config{Engines: e})
+	app.Post("/", func(c *fiber.Ctx) error {
+		db, err := fiberdb.Conn(c)
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		b.BeginTx(pgx.TxOptions{})
+		b.Queue("INSERT INTO items VALUES ($1)", c.Query("name"))
+		b.Queue("SELECT count(*) FROM items")
+		br := db.SendBatch(c.UserContext(), b)
+		if _, err := br.Exec(); err != nil { // BEGIN
+			return errors.Join(err, br.Close())
+		}
+		if _, err := br.Exec(); err != nil { // INSERT
+			return errors.Join(err, br.Close())
+		}
+		var n int
+		if err := br.QueryRow().Scan(&n); err != nil {
+			return errors.Join(err, br.Close())
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		if c.Query("commit") != "" {
+			if err := br.Tx().Commit(c.UserContext()); err != nil {
+				return err
+			}
+		}
+		return c.SendString(strconv.Itoa(n)) // left open without commit: the release rolls it back
+	})
+	for _, tc := range []struct{ query, want string }{
+		{"?name=a&commit=1", "1"},
+		{"?name=b", "2"},          // sees its own insert, never committed
+		{"?name=c&commit=1", "2"}, // b was rolled back at its request's end
+	} {
+		s := serve(app, request(fiber.MethodPost, "default.test", "/"+tc.query))
+		require.NoError(t, s.err)
+		require.Equal(t, fiber.StatusOK, s.status, s.body)
+		require.Equal(t, tc.want, s.body, tc.query)
+	}
+	db, release, err := e.Acquire(t.Context(), "default") // the pool itself is outside the isolation
+	require.NoError(t, err)
+	n, err := scalar[int](t.Context(), db, "SELECT count(*) FROM items")
+	require.NoError(t, err)
+	require.NoError(t, release())
+	require.Equal(t, 2, n, "a and c, within the isolation")
+}
