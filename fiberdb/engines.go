@@ -44,11 +44,15 @@ type limits struct {
 // OpenOptions adjusts how [Open] builds pools.
 type OpenOptions struct {
 	// Configure runs for each engine, in name order, on a fresh copy of its
-	// pool config, when Open (or Apply, for an engine it adds or changes)
-	// prepares it: attach a pgx tracer that knows the engine, register
-	// types in AfterConnect, and so on. Every pool the engine opens later
-	// starts from the result. It must not set a session-level SET that
-	// differs per request. An error aborts Open (or Apply).
+	// pool config, when Open or Apply prepares it: attach a pgx tracer that
+	// knows the engine, register types in AfterConnect, and so on. Every
+	// pool the engine opens later starts from the result. Apply runs it for
+	// every engine and keeps an engine's pool only if the result makes the
+	// same pool as before, so it must give the same result for the same
+	// engine each time: one that differs per call (a random
+	// application_name) replaces every pool on every Apply. It must not set
+	// a session-level SET that differs per request. An error aborts Open
+	// (or Apply).
 	//
 	// Optional. Default: nil
 	Configure func(engine string, pc *pgxpool.Config) error
