@@ -215,6 +215,12 @@ func withDatabase(dsn, database string) string {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		if u, err := url.Parse(dsn); err == nil {
 			u.Path, u.RawPath = "/"+database, ""
+			if q := u.Query(); q.Has("dbname") || q.Has("database") {
+				// pgx lets these parameters win over the path.
+				q.Del("dbname")
+				q.Del("database")
+				u.RawQuery = q.Encode()
+			}
 			return u.String()
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fiberdb/fiberdb/config"
@@ -171,5 +172,24 @@ func TestAddTenantRefusesALandlordWithAPool(t *testing.T) {
 			require.Equal(t, []int{0}, testkit.Query[int](t, tc.dsn, tc.created, tc.tenant.Name))
 			require.Empty(t, tables(t, saas), "no catalog table, no tenant table")
 		})
+	}
+}
+
+// A tenant's url is the landlord's with the tenant's database. A landlord
+// URL that names its database in a dbname or database parameter, which pgx
+// prefers to the path, once gave every tenant the landlord's database.
+func TestWithDatabaseReplacesEveryFormOfTheDatabase(t *testing.T) {
+	t.Parallel()
+	for _, dsn := range []string{
+		"postgres://app:pw@db:5432/central?sslmode=disable",
+		"postgres://app:pw@db:5432/?dbname=central&sslmode=disable",
+		"postgresql://app:pw@db:5432/other?database=central",
+		"host=db user=app dbname=central sslmode=disable",
+	} {
+		cc, err := pgconn.ParseConfig(lifecycle.WithDatabase(dsn, "acme"))
+		require.NoError(t, err, dsn)
+		require.Equal(t, "acme", cc.Database, dsn)
+		require.Equal(t, "db", cc.Host, dsn)
+		require.Equal(t, "app", cc.User, dsn)
 	}
 }
