@@ -18,8 +18,9 @@ type Stats struct {
 	// pool_idle_timeout since Open.
 	PoolEvictions uint64
 	// TenantBusy counts, by engine, the acquires refused by
-	// FIBERDB.tenant_max_concurrency (429) since Open; engines with none are
-	// absent.
+	// FIBERDB.tenant_max_concurrency (429) since Open, or since the Apply
+	// that last replaced the engine, which starts its count again (as a
+	// Prometheus counter reset); engines with none are absent.
 	TenantBusy map[string]uint64
 	// Budget describes FIBERDB.max_total_conns; its zero value means the
 	// budget is off.
