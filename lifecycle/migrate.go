@@ -6,6 +6,8 @@
 // a direct connection (the engine's direct_url, else its url:
 // [config.Config.DirectConfig]) under a lock of its own, so that tenants
 // never wait for each other and one tenant's failure never stops the others.
+// Tenants that share their tables (a pool engine and its row-level-security
+// tenants) share one run.
 // [AddTenant] creates a tenant's database (or schema), migrates it and adds
 // it to the catalog table, for apps that sign tenants up themselves.
 //
@@ -28,6 +30,11 @@ import (
 // most Options.Parallel at a time, and returns one [Result] per tenant,
 // sorted by name. A tenant already up to date costs a connection and a
 // version read: no lock, no DDL.
+//
+// Tenants that migrate the same thing, the same version table in the same
+// database (a pool engine and the row-level-security tenants of its pool,
+// which have no search_path), migrate in one run, the first one's by name:
+// each of them gets that run's Result, with the others in Result.Shared.
 //
 // Before it starts, Migrate checks the tenant names: an error wrapping
 // [ErrUnknownTenant] names every unknown one, and no tenant runs. Then every
@@ -54,24 +61,18 @@ func Migrate(ctx context.Context, conf *config.Config, m *Migrations, opts ...Op
 		}
 	}
 	results := make([]Result, len(targets))
-	next := make(chan int)
+	runs := groups(targets)
+	next := make(chan []int)
 	var wg sync.WaitGroup
-	for range min(o.Parallel, len(targets)) {
+	for range min(o.Parallel, len(runs)) {
 		wg.Go(func() {
-			for i := range next {
-				t := targets[i]
-				if err := ctx.Err(); err != nil {
-					results[i] = Result{Tenant: t.tenant, From: -1, To: -1, Err: err}
-				} else {
-					report(Step{Kind: StepStart, Tenant: t.tenant})
-					results[i] = m.run(ctx, t, report)
-				}
-				report(Step{Kind: StepDone, Tenant: t.tenant, Result: &results[i]})
+			for g := range next {
+				m.runGroup(ctx, targets, g, results, report)
 			}
 		})
 	}
-	for i := range targets {
-		next <- i
+	for _, g := range runs {
+		next <- g
 	}
 	close(next)
 	wg.Wait()
@@ -86,6 +87,57 @@ func Migrate(ctx context.Context, conf *config.Config, m *Migrations, opts ...Op
 		return results, fmt.Errorf("%w: %d of %d tenants", ErrFailed, failed, len(results))
 	}
 	return results, nil
+}
+
+// groups returns the runs that targets, sorted by tenant, need: the indexes
+// of the targets that share a run, the ones with one key, in name order.
+func groups(targets []*target) [][]int {
+	var runs [][]int
+	at := make(map[targetKey]int, len(targets))
+	for i, t := range targets {
+		k := t.key()
+		if j, ok := at[k]; ok {
+			runs[j] = append(runs[j], i)
+			continue
+		}
+		at[k] = len(runs)
+		runs = append(runs, []int{i})
+	}
+	return runs
+}
+
+// runGroup migrates the targets at indexes g, which migrate the same thing,
+// in one run, the first one's, and gives each of them its Result.
+func (m *Migrations) runGroup(ctx context.Context, targets []*target, g []int, results []Result, report func(Step)) {
+	names := make([]string, len(g))
+	for j, i := range g {
+		names[j] = targets[i].tenant
+	}
+	var res Result
+	if err := ctx.Err(); err != nil {
+		res = Result{From: -1, To: -1, Err: err}
+	} else {
+		for _, name := range names {
+			report(Step{Kind: StepStart, Tenant: name})
+		}
+		res = m.run(ctx, targets[g[0]], report)
+	}
+	for j, i := range g {
+		results[i] = res
+		results[i].Tenant, results[i].Shared = names[j], others(names, names[j])
+		report(Step{Kind: StepDone, Tenant: names[j], Result: &results[i]})
+	}
+}
+
+// others returns names without name; nil when nothing is left.
+func others(names []string, name string) []string {
+	var out []string
+	for _, n := range names {
+		if n != name {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Tenants returns, sorted and without repeats, the tenant engines of conf

@@ -11,9 +11,10 @@ type Options struct {
 	// default every engine but "default", the landlord)
 	Tenants []string
 
-	// Parallel is how many tenants migrate at once. Each holds at most two
-	// direct connections while it runs: one keeps the tenant's lock and runs
-	// its migrations, the other serves disable-tx migrations.
+	// Parallel is how many tenants migrate at once, tenants that share a run
+	// counting as one. Each run holds at most two direct connections: one
+	// keeps the tenant's lock and runs its migrations, the other serves
+	// disable-tx migrations.
 	//
 	// Optional. Default: the number of CPUs, at least 4
 	Parallel int

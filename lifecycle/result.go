@@ -14,6 +14,12 @@ type Result struct {
 	From, To int64
 	// Duration is the time the tenant's run took, connecting included.
 	Duration time.Duration
+	// Shared names, sorted, the other tenants whose run this was too: they
+	// share the tenant's version table in its database (a pool engine and
+	// the row-level-security tenants of its pool), so one run migrated them
+	// all, and they all got this Result, From, To, Duration and Err alike.
+	// Nil for a tenant that migrated alone.
+	Shared []string
 	// Err is why the run failed, nil when it did not. A migration's error
 	// starts with its file's name and wraps the driver's error (a
 	// *pgconn.PgError for SQL errors).

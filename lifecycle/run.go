@@ -100,6 +100,19 @@ func (m *Migrations) run(ctx context.Context, t *target, report func(Step)) (res
 	if err != nil {
 		res.Err = unwrapInit(err)
 	}
+	if from == m.Latest() {
+		return res // nothing was pending: no second read on the fast path
+	}
+	// Another process's run may have applied what this one found pending
+	// while this one waited for the lock; then Up applied nothing, and only
+	// the version table says where the tenant is now.
+	to, _, err := p.GetVersions(ctx)
+	switch {
+	case err == nil:
+		res.To = to
+	case res.Err == nil:
+		res.Err = fmt.Errorf("read version: %w", unwrapInit(err))
+	}
 	return res
 }
 

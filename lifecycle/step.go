@@ -7,7 +7,9 @@ const (
 	// StepStart: the tenant's run began (connecting, reading its version).
 	StepStart StepKind = iota
 	// StepMigration: a migration is about to run for the tenant, under its
-	// lock.
+	// lock. A run that tenants share ([Result.Shared]) reports each of its
+	// migrations once, for the first of them by name; StepStart and StepDone
+	// come for every tenant.
 	StepMigration
 	// StepDone: the tenant's run ended; Result says how.
 	StepDone

@@ -73,6 +73,24 @@ func (t *target) table() string {
 	return pgx.Identifier{t.schema, versionTable}.Sanitize()
 }
 
+// targetKey is what a target migrates: a version table in a database,
+// reached as a role.
+type targetKey struct {
+	host           string
+	port           uint16
+	database, user string
+	table          string
+}
+
+// key returns what t migrates. Targets with one key migrate the same tables
+// under the same lock: a pool engine and the row-level-security tenants of
+// its pool (no search_path) are such targets, so Migrate runs them once,
+// where a run each would apply the migrations once and queue the other runs
+// behind that one's lock.
+func (t *target) key() targetKey {
+	return targetKey{host: t.conn.Host, port: t.conn.Port, database: t.conn.Database, user: t.conn.User, table: t.table()}
+}
+
 // lockID is the session advisory lock key of the tenant's runs. PostgreSQL
 // scopes advisory locks to a database, so tenants with databases of their
 // own never share a lock; a key derived from the version table gives
