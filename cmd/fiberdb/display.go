@@ -123,23 +123,42 @@ func (d *display) finish(results []lifecycle.Result, elapsed time.Duration) {
 		len(results), round(elapsed), migrated, upToDate, failed)
 }
 
-// resultLine is a tenant's final line:
+// resultLine is a tenant's final line; tenants that shared one run (a pool
+// engine and its row-level-security tenants) each get its outcome and name
+// the others:
 //
 //	acme     0 → 3  migrated in 41ms
 //	globex   3 → 3  up to date in 2ms
 //	initech  0 → 1  FAILED in 12ms: 002_todos.sql: ERROR: … (SQLSTATE 42P07)
+//	r1       0 → 3  migrated in 45ms, shared with r2, r3 and saas
 func resultLine(r *lifecycle.Result, width int) string {
 	versions := version(r.From) + " → " + version(r.To)
+	in := " in " + round(r.Duration).String() + sharedWith(r.Shared)
 	var outcome string
 	switch {
 	case r.Err != nil:
-		outcome = "FAILED in " + round(r.Duration).String() + ": " + cliutil.OneLine(r.Err)
+		outcome = "FAILED" + in + ": " + cliutil.OneLine(r.Err)
 	case r.UpToDate():
-		outcome = "up to date in " + round(r.Duration).String()
+		outcome = "up to date" + in
 	default:
-		outcome = "migrated in " + round(r.Duration).String()
+		outcome = "migrated" + in
 	}
 	return fmt.Sprintf("%-*s  %s  %s", width, r.Tenant, versions, outcome)
+}
+
+// sharedWith notes the other tenants of a shared run: ", shared with r2, r3
+// and saas", or ", shared with r2, r3 and 97 more"; "" for a run of one.
+func sharedWith(names []string) string {
+	switch n := len(names); {
+	case n == 0:
+		return ""
+	case n == 1:
+		return ", shared with " + names[0]
+	case n <= 3:
+		return ", shared with " + strings.Join(names[:n-1], ", ") + " and " + names[n-1]
+	default:
+		return fmt.Sprintf(", shared with %s, %s and %d more", names[0], names[1], n-2)
+	}
 }
 
 func version(v int64) string {

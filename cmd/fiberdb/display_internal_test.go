@@ -52,3 +52,21 @@ func TestDisplayStatusFitsOneLine(t *testing.T) {
 	require.LessOrEqual(t, len([]rune(d.status())), statusWidth)
 	require.True(t, strings.HasSuffix(d.status(), " …"))
 }
+
+// Tenants that shared one run (a pool engine and its row-level-security
+// tenants) each get its line, naming the others.
+func TestDisplaySharedRun(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	d := &display{w: &out, total: 3, current: map[string]string{}}
+	d.finish([]lifecycle.Result{
+		{Tenant: "r1", From: 0, To: 1, Duration: 45 * time.Millisecond, Shared: []string{"saas"}},
+		{Tenant: "r2", From: 1, To: 1, Duration: 2 * time.Millisecond, Shared: []string{"r3", "saas"}},
+		{Tenant: "r3", From: 0, To: 0, Duration: time.Millisecond, Shared: []string{"r1", "r2", "r4", "saas"}, Err: errors.New("001_init.sql: boom")},
+	}, 50*time.Millisecond)
+	require.Equal(t, ""+
+		"r1  0 → 1  migrated in 45ms, shared with saas\n"+
+		"r2  1 → 1  up to date in 2ms, shared with r3 and saas\n"+
+		"r3  0 → 0  FAILED in 1ms, shared with r1, r2 and 2 more: 001_init.sql: boom\n"+
+		"3 tenants in 50ms: 1 migrated, 1 up to date, 1 failed\n", out.String())
+}

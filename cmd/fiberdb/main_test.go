@@ -62,6 +62,7 @@ func TestCommand(t *testing.T) {
 		{"migrates every tenant in parallel, then has nothing to do", testMigrateEveryTenant},
 		{"a conflicting tenant fails alone", testConflictFailsAlone},
 		{"schema tenants migrate their own schema", testSchemaTenants},
+		{"row-level-security tenants share their pool engine's run", testRowLevelSecurityTenants},
 		{"-tenants limits the run", testTenantsFlag},
 		{"usage errors exit 2 before anything runs", testUsageErrors},
 		{"tenant add creates, migrates and registers a tenant", testTenantAdd},
@@ -153,6 +154,40 @@ FIBERDB:
 		"acme.gadgets", "acme.goose_db_version", "acme.widgets",
 		"globex.gadgets", "globex.goose_db_version", "globex.widgets",
 	}, tables(t, saas), "each tenant in its schema, nothing in public")
+}
+
+// testRowLevelSecurityTenants is S5 of the review: a pool engine and the
+// row-level-security tenants of its pool share its tables, so one run
+// migrates them, and every one of them says what it did.
+func testRowLevelSecurityTenants(t *testing.T, bin string) {
+	t.Helper()
+	dir := t.TempDir()
+	saas := fiberdbtest.Database(t)
+	cfg := filepath.Join(dir, "fiberdb.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`SQLALCHEMY_ENGINES:
+  default: %q
+  saas: %q
+  r1: {pool: saas, settings: {app.tenant: r1}}
+  r2: {pool: saas, settings: {app.tenant: r2}}
+  r3: {pool: saas, settings: {app.tenant: r3}}
+`, fiberdbtest.Database(t), saas)), 0o600))
+	migrations := writeMigrations(t, dir, schema)
+
+	r := fiberdb(t, bin, nil, "migrate", "-config", cfg, "-dir", migrations)
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	final := lines(t, r.stdout)
+	require.Len(t, final, 4)
+	require.Regexp(t, `^r1    0 → 2  migrated in \S+, shared with r2, r3 and saas$`, final["r1"])
+	require.Regexp(t, `^r2    0 → 2  migrated in \S+, shared with r1, r3 and saas$`, final["r2"])
+	require.Regexp(t, `^saas  0 → 2  migrated in \S+, shared with r1, r2 and r3$`, final["saas"])
+	require.Equal(t, 1, strings.Count(r.stdout, "001_widgets.sql"), "one run:\n%s", r.stdout)
+	require.Contains(t, r.stdout, "r1: 001_widgets.sql\n", "under the first tenant of the run")
+	require.Equal(t, []string{"4", "4", "0", "0"}, summary.FindStringSubmatch(r.stdout)[1:])
+	require.Equal(t, []string{"public.gadgets", "public.goose_db_version", "public.widgets"}, tables(t, saas))
+
+	r = fiberdb(t, bin, nil, "migrate", "-config", cfg, "-dir", migrations, "-tenants", "r3")
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Regexp(t, `(?m)^r3  2 → 2  up to date in \S+$`, r.stdout, "a run of one tenant shares nothing")
 }
 
 func testTenantsFlag(t *testing.T, bin string) {
