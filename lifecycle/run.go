@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -117,7 +118,11 @@ func (m *Migrations) run(ctx context.Context, t *target, report func(Step)) (res
 }
 
 // ensureSchema creates the tenant's schema unless it exists; a tenant whose
-// schema exists pays one catalog read.
+// schema exists pays one catalog read. Another session may create it at the
+// same time (another deploy's run, AddTenant): IF NOT EXISTS does not cover
+// that, since PostgreSQL checks for the name before its insert into
+// pg_namespace, which then waits for the other transaction and fails with a
+// unique violation once it commits. The schema exists then, as wanted.
 func ensureSchema(ctx context.Context, db *sql.DB, schema string) error {
 	var exists bool
 	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
@@ -126,7 +131,12 @@ func ensureSchema(ctx context.Context, db *sql.DB, schema string) error {
 	if exists {
 		return nil
 	}
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+	_, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "pg_namespace_nspname_index" { // unique_violation
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	return nil

@@ -100,3 +100,29 @@ func TestMigrateSchemaTenantsNeverWaitForEachOther(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"s01", "s00"}, order)
 }
+
+// TestMigrateSchemaCreatedMeanwhile: another session (another deploy's
+// run, or AddTenant) creates a new schema tenant's schema while the run
+// creates it too. CREATE SCHEMA IF NOT EXISTS is not safe against that:
+// when both sessions find no schema, the later insert into pg_namespace
+// waits for the earlier transaction and fails with a unique violation
+// (23505) once it commits. An open transaction that created the schema
+// holds the race open here, however long the run takes to get there.
+func TestMigrateSchemaCreatedMeanwhile(t *testing.T) {
+	t.Parallel()
+	conf, saas := schemaTenants(t, 1)
+	tx, err := connect(t, saas).Begin(t.Context())
+	require.NoError(t, err)
+	_, err = tx.Exec(t.Context(), "CREATE SCHEMA s00")
+	require.NoError(t, err)
+
+	done := migrateAsync(t, conf, loadSchema(t), lifecycle.Options{Tenants: []string{"s00"}})
+	// The run's CREATE SCHEMA waits for the other transaction.
+	waitFor(t, saas, 1, "SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'CREATE SCHEMA%'")
+	require.NoError(t, tx.Commit(t.Context()))
+	got := <-done
+	require.NoError(t, got.results[0].Err)
+	require.NoError(t, got.err)
+	require.Equal(t, int64(2), got.results[0].To)
+	require.Contains(t, tables(t, saas), "s00.widgets")
+}
