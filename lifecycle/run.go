@@ -131,15 +131,21 @@ func ensureSchema(ctx context.Context, db *sql.DB, schema string) error {
 	if exists {
 		return nil
 	}
-	_, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize())
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "pg_namespace_nspname_index" { // unique_violation
-		return nil
-	}
-	if err != nil {
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil && !schemaExists(err) {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	return nil
+}
+
+// schemaExists reports whether err, from CREATE SCHEMA, says that the schema
+// exists: duplicate_schema when it existed before, or a unique violation on
+// pg_namespace's name when another session created it meanwhile.
+func schemaExists(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "42P06" || pgErr.Code == "23505" && pgErr.ConstraintName == "pg_namespace_nspname_index"
 }
 
 // unwrapInit drops goose's "failed to initialize: " prefix, which says

@@ -101,6 +101,10 @@ func TestMigrateSchemaTenantsNeverWaitForEachOther(t *testing.T) {
 	require.Equal(t, []string{"s01", "s00"}, order)
 }
 
+// createSchemaWaits counts the sessions whose CREATE SCHEMA waits for
+// another transaction.
+const createSchemaWaits = "SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'CREATE SCHEMA%'"
+
 // TestMigrateSchemaCreatedMeanwhile: another session (another deploy's
 // run, or AddTenant) creates a new schema tenant's schema while the run
 // creates it too. CREATE SCHEMA IF NOT EXISTS is not safe against that:
@@ -118,7 +122,7 @@ func TestMigrateSchemaCreatedMeanwhile(t *testing.T) {
 
 	done := migrateAsync(t, conf, loadSchema(t), lifecycle.Options{Tenants: []string{"s00"}})
 	// The run's CREATE SCHEMA waits for the other transaction.
-	waitFor(t, saas, 1, "SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'CREATE SCHEMA%'")
+	waitFor(t, saas, 1, createSchemaWaits)
 	require.NoError(t, tx.Commit(t.Context()))
 	got := <-done
 	require.NoError(t, got.results[0].Err)

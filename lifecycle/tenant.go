@@ -200,8 +200,7 @@ func createSchema(ctx context.Context, conf *config.Config, t Tenant) (_ *target
 		}
 	}()
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{t.Name}.Sanitize()); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42P06" { // duplicate_schema
+		if schemaExists(err) {
 			return nil, fmt.Errorf("%w: schema %q exists in pool %q's database", ErrTenantExists, t.Name, t.Pool)
 		}
 		return nil, fmt.Errorf("create schema: %w", err)

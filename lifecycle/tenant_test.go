@@ -193,3 +193,31 @@ func TestWithDatabaseReplacesEveryFormOfTheDatabase(t *testing.T) {
 		require.Equal(t, "app", cc.User, dsn)
 	}
 }
+
+// TestAddTenantSchemaCreatedMeanwhile: another session (a second AddTenant
+// of the same name) creates the schema while AddTenant creates it. The
+// later CREATE SCHEMA waits for the other transaction and fails with a
+// unique violation on pg_namespace, not duplicate_schema, once it commits:
+// AddTenant says ErrTenantExists all the same. An open transaction holds
+// the race open.
+func TestAddTenantSchemaCreatedMeanwhile(t *testing.T) {
+	t.Parallel()
+	saas := fiberdbtest.Database(t)
+	conf := load(t, map[string]string{config.DefaultEngine: fiberdbtest.Database(t), "saas": saas})
+	tx, err := connect(t, saas).Begin(t.Context())
+	require.NoError(t, err)
+	_, err = tx.Exec(t.Context(), "CREATE SCHEMA globex")
+	require.NoError(t, err)
+
+	m := loadSchema(t)
+	done := make(chan error, 1)
+	go func() {
+		_, aerr := lifecycle.AddTenant(t.Context(), conf, lifecycle.Tenant{Name: "globex", Pool: "saas"}, m)
+		done <- aerr
+	}()
+	waitFor(t, saas, 1, createSchemaWaits)
+	require.NoError(t, tx.Commit(t.Context()))
+	err = <-done
+	require.ErrorIs(t, err, lifecycle.ErrTenantExists)
+	require.EqualError(t, err, `add tenant "globex": tenant exists: schema "globex" exists in pool "saas"'s database`)
+}
