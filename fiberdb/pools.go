@@ -102,12 +102,18 @@ func (ps *poolSet) open(ctx context.Context, eng *engine) (*pooled, error) {
 			ps.mu.Unlock() // opened by a concurrent acquire, or put back by a closer
 			return p, nil
 		}
+		// Watch before looking for room: engine.drop does not take mu, so
+		// the last holder of the only pool that could close may let go
+		// after evictLRU saw it held. Watching first, its signal reaches
+		// this wait (see broadcast) instead of being lost while the wait
+		// runs out its deadline with a pool idle.
+		idled := ps.idled.watch()
 		if ps.maxOpen == 0 || ps.managed() < ps.maxOpen || ps.evictLRU(eng) {
 			p, err := ps.newPool(ctx, eng)
 			ps.mu.Unlock()
+			ps.idled.unwatch()
 			return p, err
 		}
-		idled := ps.idled.watch()
 		ps.mu.Unlock()
 		select {
 		case <-idled:
