@@ -24,10 +24,10 @@ type engine struct {
 
 	// A tenant that shares target's pool (engine key "pool") has no pool,
 	// pc or conns of its own: its leases take target's connections. Its
-	// refs count its own holders (tenant_max_concurrency); each also holds
-	// target. Any engine that sets search_path or settings, with a pool of
-	// its own or not, hands its leases a tenantConn that begins every
-	// transaction with pre.
+	// holders count against its own tenant_max_concurrency, not target's;
+	// each also holds a reference on target. Any engine that sets
+	// search_path or settings, with a pool of its own or not, hands its
+	// leases a tenantConn that begins every transaction with pre.
 	target *engine
 	pre    *prelude                // nil: the engine sets nothing
 	isoPre atomic.Pointer[prelude] // under test isolation: pre, and a reset of what the pool's other engines set
@@ -39,14 +39,16 @@ type engine struct {
 	retired atomic.Bool            // replaced or removed by Apply
 	iso     isoSlot
 
-	// The fields from refs to freq are written by every request (order and
-	// freq only under a budget); everything above is read by every request
+	// The fields from refs to holders are written by every request (order
+	// and freq only under a budget, holders only under
+	// tenant_max_concurrency); everything above is read by every request
 	// and written rarely. The padding keeps them on cache lines of their
 	// own, so that a request on one core does not take the read-mostly line
 	// away from a request on another.
 	_ [64]byte
 
-	// refs counts the engine's holders: leases, acquires under way, and a
+	// refs counts what keeps the engine's pool open: its leases and
+	// acquires under way, those of the tenants that share its pool, and a
 	// TestIsolation pin. A pool is closed (by eviction, the idle timeout or
 	// retirement) only while refs is 0; see poolSet for how that check and
 	// a concurrent acquire agree.
@@ -54,7 +56,12 @@ type engine struct {
 	resolved atomic.Uint64
 	order    atomic.Int64 // when the last acquire ran, on monotonic's clock (under a budget)
 	freq     atomic.Int64 // acquires, halved every second (under a budget)
-	_        [64]byte
+	// holders counts the engine's own leases and acquires under way, which
+	// tenant_max_concurrency limits: one tenant's requests, so neither the
+	// leases of the tenants that share its pool nor a TestIsolation pin,
+	// which refs counts too. Counted only while the limit is on.
+	holders atomic.Int64
+	_       [64]byte
 
 	busy    atomic.Uint64 // acquires refused by tenant_max_concurrency (429)
 	failLog logLimiter    // acquire failures
@@ -74,10 +81,11 @@ type acquired struct {
 }
 
 // acquire takes a connection for a lease, waiting at most until ctx is done.
-// The engine keeps a reference for the lease: lease.end gives it back
-// through unref. If Apply retired the engine after the request resolved it,
-// the connection comes from the engine that replaced it, under the same
-// name; a removed engine answers ErrEngineNotDefined.
+// The engine keeps its place under tenant_max_concurrency and a reference
+// for the lease: lease.end gives them back through unhold. If Apply
+// retired the engine after the request resolved it, the connection comes
+// from the engine that replaced it, under the same name; a removed engine
+// answers ErrEngineNotDefined.
 func (eng *engine) acquire(ctx context.Context) (acquired, error) {
 	for {
 		src, err := eng.hold(ctx)
@@ -92,7 +100,7 @@ func (eng *engine) acquire(ctx context.Context) (acquired, error) {
 		}
 		db, conn, err := src.acquire(ctx)
 		if err != nil {
-			eng.unref()
+			eng.unhold()
 			if t, ok := src.(*tenantConn); ok {
 				src = t.inner
 			}
@@ -115,18 +123,20 @@ func (eng *engine) poolEngine() *engine {
 	return eng
 }
 
-// hold takes a reference and returns the engine's source: the pinned
-// connection under test isolation, else its pool, opened if need be. A
-// shared-pool tenant's reference holds its target too, and its source is a
-// new tenantConn over the target's.
+// hold takes a place under tenant_max_concurrency and a reference, and
+// returns the engine's source: the pinned connection under test isolation,
+// else its pool, opened if need be. A shared-pool tenant's reference holds
+// its target too, and its source is a new tenantConn over the target's.
+// unhold gives back what hold took.
 func (eng *engine) hold(ctx context.Context) (source, error) {
-	n := eng.refs.Add(1)
-	if q := eng.set.limits.quota; q > 0 && n > q {
-		eng.drop()
+	if q := eng.set.limits.quota; q > 0 && eng.holders.Add(1) > q {
+		eng.holders.Add(-1)
 		eng.busy.Add(1)
 		return nil, ErrTenantBusy
 	}
+	eng.refs.Add(1)
 	if eng.retired.Load() {
+		eng.leave()
 		eng.drop()
 		return nil, errRetired
 	}
@@ -136,13 +146,13 @@ func (eng *engine) hold(ctx context.Context) (source, error) {
 		// retired target means this tenant was retired meanwhile.
 		pe.refs.Add(1)
 		if pe.retired.Load() {
-			eng.unref()
+			eng.unhold()
 			return nil, errRetired
 		}
 	}
 	inner, err := pe.source(ctx)
 	if err != nil {
-		eng.unref()
+		eng.unhold()
 		return nil, err
 	}
 	pre := eng.pre // nil for an engine that sets neither search_path nor settings
@@ -185,8 +195,24 @@ func (eng *engine) gone() bool {
 	return eng.retired.Load() && eng.refs.Load() == 0 && eng.pool.Load() == nil && eng.conns.empty()
 }
 
-// unref gives back a reference taken by hold: a shared-pool tenant's and
-// the one it took on its target.
+// unhold gives back what hold took: the place under tenant_max_concurrency
+// and the references.
+func (eng *engine) unhold() {
+	eng.leave()
+	eng.unref()
+}
+
+// leave gives back the place under tenant_max_concurrency that hold took.
+// The limit is fixed when Open runs, so hold counted this holder if it is
+// on now.
+func (eng *engine) leave() {
+	if eng.set.limits.quota > 0 {
+		eng.holders.Add(-1)
+	}
+}
+
+// unref gives back a reference: a shared-pool tenant's and the one it took
+// on its target.
 func (eng *engine) unref() {
 	eng.drop()
 	if eng.target != nil {

@@ -69,7 +69,7 @@ func (l *lease) end(parent context.Context) error {
 	for _, drain := range open {
 		drain() // the source keeps the connection: it must be idle for the next lease
 	}
-	defer l.engine.unref() // the reference engine.acquire took for this lease
+	defer l.engine.unhold() // what engine.acquire took for this lease
 	if conn == nil {
 		return nil // retry gave the dead connection back and found no other
 	}
