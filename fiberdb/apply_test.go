@@ -3,6 +3,7 @@ package fiberdb_test
 import (
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -134,6 +135,61 @@ func TestApplyLetsAHeldConnectionFinish(t *testing.T) {
 	defer conn.Close()
 	require.NoError(t, conn.QueryRow(t.Context(), "select count(*) from marks").Scan(&n))
 	require.Equal(t, 2, n, "its work was kept")
+}
+
+// Regression (review R3): a request that resolved its tenant before Apply
+// removed it, and asks for its connection after, answers the 404 a new
+// request gets, through the ErrorHandler, not a 500 quoting the config key.
+func TestApplyRemovingAResolvedTenantAnswers404(t *testing.T) {
+	t.Parallel()
+	for _, via := range []string{"Conn", "ConnFor of its tenant"} {
+		t.Run(via, func(t *testing.T) {
+			t.Parallel()
+			all := engineMaps(t, nil, "t0", "t1")
+			e := openConf(t, looseConf(t, all))
+			resolved, goOn := make(chan struct{}), make(chan struct{})
+			var released sync.Once
+			t.Cleanup(func() { released.Do(func() { close(goOn) }) }) // a failed assertion must not strand the handler
+			var connErr error
+			app := newApp(fiberdb.Config{Engines: e})
+			app.Get("/", func(c *fiber.Ctx) error {
+				close(resolved)
+				<-goOn
+				if via == "Conn" {
+					_, connErr = fiberdb.Conn(c)
+				} else {
+					_, connErr = fiberdb.ConnFor(c, fiberdb.Tenant(c))
+				}
+				return connErr
+			})
+
+			type answer struct {
+				status int
+				body   string
+				err    error
+			}
+			done := make(chan answer, 1)
+			go func() {
+				resp, err := app.Test(request(fiber.MethodGet, "t1.test", "/"), -1)
+				if err != nil {
+					done <- answer{err: err}
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				done <- answer{resp.StatusCode, string(body), errors.Join(err, resp.Body.Close())}
+			}()
+			<-resolved
+			require.NoError(t, e.Apply(t.Context(), looseConf(t, withEngines(all, "t0"))))
+			released.Do(func() { close(goOn) })
+			got := <-done
+			require.NoError(t, got.err)
+
+			require.ErrorIs(t, connErr, fiberdb.ErrEngineNotDefined, "the handler sees the engine is gone")
+			status, body := get(t, app, "t1.test", "/")
+			require.Equal(t, fiber.StatusNotFound, status, "a new request for the removed tenant")
+			require.Equal(t, answer{status: status, body: body}, got, "the request in flight answers the same")
+		})
+	}
 }
 
 func TestApplyChangesAnEnginesURL(t *testing.T) {

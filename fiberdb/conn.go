@@ -38,7 +38,9 @@ type DBTX interface {
 //
 // Errors: [ErrNotRegistered] outside the middleware; an [*AcquireError]
 // (errors.Is [ErrUnavailable]) when no connection came in time, which the
-// middleware turns into a 503 when the handler returns it.
+// middleware turns into a 503 when the handler returns it; an error matching
+// [ErrEngineNotDefined] when [Engines.Apply] removed the tenant after the
+// request resolved it, which the middleware turns into a 404.
 func Conn(c *fiber.Ctx) (DBTX, error) {
 	st, err := requestState(c)
 	if err != nil {
@@ -49,12 +51,19 @@ func Conn(c *fiber.Ctx) (DBTX, error) {
 
 // ConnFor is [Conn] for another named engine, for example "default" (the
 // landlord database). One connection per engine per request:
-// ConnFor(c, Tenant(c)) is the same connection as Conn(c). A name that is
-// not configured returns an error matching [ErrEngineNotDefined].
+// ConnFor(c, Tenant(c)) is the same connection as Conn(c), with the same
+// errors. A name that is not configured returns an error matching
+// [ErrEngineNotDefined], which the middleware passes on unchanged: naming
+// an engine that does not exist is a bug in the handler, not the client's.
 func ConnFor(c *fiber.Ctx, engine string) (DBTX, error) {
 	st, err := requestState(c)
 	if err != nil {
 		return nil, err
+	}
+	if engine == st.b.eng.name {
+		// The engine the request resolved, even if Apply has removed it
+		// since: Conn's 404, not a lookup's error.
+		return st.lease(c, st.b.eng)
 	}
 	eng, err := st.b.mw.engines.lookup(engine)
 	if err != nil {

@@ -3,6 +3,7 @@ package fiberdb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"sync/atomic"
 
@@ -72,6 +73,12 @@ type engine struct {
 // into the engine that replaced it, or ErrEngineNotDefined.
 var errRetired = errors.New("fiberdb: engine retired by Apply")
 
+// errRemoved marks the ErrEngineNotDefined of an engine that Apply removed
+// after a request resolved it: the request's tenant is gone, which the
+// middleware answers through ErrorHandler (404 by default). A ConnFor that
+// names an engine never configured, a programming error, is not marked.
+var errRemoved = errors.New("removed by Apply")
+
 // acquired is a connection taken for a lease, not yet installed in one.
 type acquired struct {
 	eng  *engine
@@ -85,13 +92,14 @@ type acquired struct {
 // for the lease: lease.end gives them back through unhold. If Apply
 // retired the engine after the request resolved it, the connection comes
 // from the engine that replaced it, under the same name; a removed engine
-// answers ErrEngineNotDefined.
+// answers an error that matches ErrEngineNotDefined and errRemoved.
 func (eng *engine) acquire(ctx context.Context) (acquired, error) {
 	for {
 		src, err := eng.hold(ctx)
 		if errors.Is(err, errRetired) {
-			if eng, err = eng.set.lookup(eng.name); err != nil {
-				return acquired{}, err
+			name := eng.name
+			if eng, err = eng.set.lookup(name); err != nil {
+				return acquired{}, fmt.Errorf("acquire engine %q: %w: %w", name, errRemoved, err)
 			}
 			continue
 		}

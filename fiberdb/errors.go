@@ -96,6 +96,7 @@ const (
 	kindForbidden               // 403, ResolveStats.Refused
 	kindUnavailable             // 503, Retry-After
 	kindBusy                    // 429, Retry-After
+	kindRemoved                 // 404: Apply removed the request's engine before it acquired
 	numKinds
 )
 
@@ -105,22 +106,30 @@ type outcome struct {
 	message string
 	level   slog.Level // of the middleware's record of it
 	retry   bool       // the answer carries Retry-After
+	// ofAcquire: the request could not have its connection. When the
+	// handler returns the error, the middleware answers it through
+	// ErrorHandler; other errors a handler returns pass through unchanged.
+	ofAcquire bool
 }
 
 var outcomes = [numKinds]outcome{
 	kindOther:       {level: slog.LevelDebug},
-	kindNoTenant:    {fiber.StatusBadRequest, "missing tenant", slog.LevelDebug, false},
-	kindMalformed:   {fiber.StatusBadRequest, "malformed tenant", slog.LevelDebug, false},
-	kindUnknown:     {fiber.StatusNotFound, "unknown tenant", slog.LevelDebug, false},
-	kindForbidden:   {fiber.StatusForbidden, "tenant forbidden", slog.LevelDebug, false},
-	kindUnavailable: {fiber.StatusServiceUnavailable, "database unavailable", slog.LevelWarn, true},
-	kindBusy:        {fiber.StatusTooManyRequests, "too many requests for this tenant", slog.LevelDebug, true},
+	kindNoTenant:    {fiber.StatusBadRequest, "missing tenant", slog.LevelDebug, false, false},
+	kindMalformed:   {fiber.StatusBadRequest, "malformed tenant", slog.LevelDebug, false, false},
+	kindUnknown:     {fiber.StatusNotFound, "unknown tenant", slog.LevelDebug, false, false},
+	kindForbidden:   {fiber.StatusForbidden, "tenant forbidden", slog.LevelDebug, false, false},
+	kindUnavailable: {fiber.StatusServiceUnavailable, "database unavailable", slog.LevelWarn, true, true},
+	kindBusy:        {fiber.StatusTooManyRequests, "too many requests for this tenant", slog.LevelDebug, true, true},
+	kindRemoved:     {fiber.StatusNotFound, "unknown tenant", slog.LevelDebug, false, true},
 }
 
 // classify is the one place that decides what an error means. The most
 // specific cause wins: an Authorize that refuses with an error matching
 // tenancy.ErrUnknownTenant (to hide that the tenant exists) answers 404 and
-// is counted as unknown, not as refused.
+// is counted as unknown, not as refused. An engine that Apply removed after
+// the request resolved it answers 404 as an unknown tenant does; a ConnFor
+// naming an engine never configured is a bug in the handler, which the
+// middleware leaves to the app's error handler.
 func classify(err error) kind {
 	switch {
 	case err == nil:
@@ -129,6 +138,8 @@ func classify(err error) kind {
 		return kindMalformed
 	case errors.Is(err, tenancy.ErrNoTenant):
 		return kindNoTenant
+	case errors.Is(err, errRemoved):
+		return kindRemoved
 	case errors.Is(err, tenancy.ErrUnknownTenant), errors.Is(err, ErrEngineNotDefined):
 		return kindUnknown
 	case errors.Is(err, ErrForbidden):

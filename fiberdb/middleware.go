@@ -175,7 +175,8 @@ func (mw *middleware) resolve(c *fiber.Ctx) (*binding, error) {
 //     batch and transaction of the request answers ErrConnReleased.
 //  2. The state goes back to its pool for a later request.
 //  3. An acquire failure the handler returned becomes the ErrorHandler's
-//     answer (503 by default). A failed release is logged and answers a
+//     answer (by default 503, 429, or 404 for an engine Apply removed after
+//     the request resolved it). A failed release is logged and answers a
 //     generic 500: the request's work was lost.
 func (mw *middleware) end(c *fiber.Ctx, st *state, err error) error {
 	parent := c.UserContext()
@@ -190,7 +191,7 @@ func (mw *middleware) end(c *fiber.Ctx, st *state, err error) error {
 	st.reset()
 	statePool.Put(st)
 
-	if k := classify(err); k == kindUnavailable || k == kindBusy {
+	if outcomes[classify(err)].ofAcquire {
 		err = mw.cfg.ErrorHandler(c, err)
 	}
 	if releaseErr != nil {

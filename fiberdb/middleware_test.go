@@ -217,6 +217,17 @@ func TestConnForUndefinedEngine(t *testing.T) {
 	require.EqualError(t, err, `'SQLALCHEMY_ENGINES["nope"]' was not defined.`)
 }
 
+// A handler that names an engine never configured has a bug: the request
+// answers the app's 500, not a 404 that would pass for the client's mistake.
+func TestConnForUndefinedEngineIsNotA404(t *testing.T) {
+	t.Parallel()
+	e := openEngines(t, "default")
+	app := newApp(fiberdb.Config{Engines: e})
+	app.Get("/", func(c *fiber.Ctx) error { _, err := fiberdb.ConnFor(c, "nope"); return err })
+	status, _ := get(t, app, "default.test", "/")
+	require.Equal(t, fiber.StatusInternalServerError, status)
+}
+
 // TestReleaseOnEveryPath drives each way a handler can end, with and
 // without a transaction left open, and checks that the connection came back,
 // the transaction was rolled back, and nothing is left in Locals.

@@ -34,7 +34,7 @@ func (c *resolveCounts) stats(resolved map[string]uint64) ResolveStats {
 		Resolved:      resolved,
 		NoTenant:      c[kindNoTenant].Load(),
 		Malformed:     c[kindMalformed].Load(),
-		UnknownTenant: c[kindUnknown].Load(),
+		UnknownTenant: c[kindUnknown].Load() + c[kindRemoved].Load(),
 		Refused:       c[kindForbidden].Load(),
 		// A resolver that fails for want of a connection is a failure like
 		// any other that fiberdb does not know.
