@@ -165,10 +165,15 @@ func (ps *poolSet) managed() int {
 // a pool handed out to a caller is never closed under it by eviction, and
 // does not count against max_open_pools.
 func (ps *poolSet) pin(eng *engine) (*pgxpool.Pool, error) {
-	eng.pinned.Store(true)
+	was := eng.pinned.Swap(true)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if p := eng.pool.Load(); p != nil {
+		if !was {
+			// It no longer counts against max_open_pools: an acquire
+			// waiting for room has it now.
+			ps.signal()
+		}
 		return p.pool, nil
 	}
 	if eng.retired.Load() {

@@ -84,3 +84,47 @@ func TestPoolsOpenSeesTheLastHolderLetGo(t *testing.T) {
 		holder.drop()
 	})
 }
+
+// An acquire waiting for room under max_open_pools wakes when
+// Engines.Engine pins the pool that fills the limit: a pinned pool no
+// longer counts, so there is room at once. It slept until its deadline (or
+// another pool's signal). In synctest's bubble a missed wakeup reaches the
+// waiter's deadline at once, and open answers errPoolsFull.
+func TestPoolsOpenWakesWhenEngineIsPinned(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := koanf.New(".")
+		require.NoError(t, k.Load(confmap.Provider(map[string]any{
+			config.DefaultKey: map[string]any{
+				"a": "postgres://u@127.0.0.1:1/a",
+				"b": "postgres://u@127.0.0.1:1/b",
+			},
+			config.DefaultSettingsKey: map[string]any{"max_open_pools": 1},
+		}, ""), nil))
+		conf, err := config.Load(k, config.Options{AllowEmpty: true})
+		require.NoError(t, err)
+		e, err := Open(t.Context(), conf)
+		require.NoError(t, err)
+		defer e.Close()
+		reg := e.cur.Load()
+		a, b := reg.byName["a"], reg.byName["b"]
+		a.refs.Add(1) // a's pool is open and held: the one pool allowed
+		defer a.drop()
+		_, err = e.pools.open(t.Context(), a)
+		require.NoError(t, err)
+
+		done := make(chan error, 1)
+		go func() {
+			b.refs.Add(1)
+			defer b.drop()
+			e.pools.touch(b)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, err := e.pools.open(ctx, b)
+			done <- err
+		}()
+		synctest.Wait() // b waits for room
+		_, err = e.Engine("a")
+		require.NoError(t, err)
+		require.NoError(t, <-done, "b's acquire missed the room a's pinning made")
+	})
+}
