@@ -119,8 +119,8 @@ func TestPoolsOpenWakesWhenEngineIsPinned(t *testing.T) {
 			e.pools.touch(b)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			_, err := e.pools.open(ctx, b)
-			done <- err
+			_, oerr := e.pools.open(ctx, b)
+			done <- oerr
 		}()
 		synctest.Wait() // b waits for room
 		_, err = e.Engine("a")
