@@ -207,30 +207,49 @@ func (t *tenantConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.
 	return rowsRow{rows}
 }
 
-// SendBatch sends b behind the prelude, which it queues first in b. A
+// SendBatch sends b behind the prelude, in a batch of its own, and never
+// writes to b: b.Len() stays the caller's count of results, and a batch
+// built once can be sent to one tenant after another, each behind its own
+// prelude. The batch sent holds copies of b's queries (SQL, arguments,
+// callbacks), since pgx records in a QueuedQuery what it learns sending it
+// (the statement's description on that connection, a rewritten SQL). A
 // transaction b begins (Batch.BeginTx) takes in the prelude: PostgreSQL
 // includes the statements a BEGIN follows in its transaction.
 func (t *tenantConn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	queued := b.QueuedQueries
-	b.QueuedQueries = append([]*pgx.QueuedQuery{t.pre.queued()}, queued...)
-	br := t.conn.SendBatch(ctx, b)
+	// A copy of *b keeps the transaction options Batch.BeginTx recorded,
+	// which pgx keeps unexported.
+	sent := *b
+	sent.QueuedQueries = copyQueued(t.pre.queued(), b.QueuedQueries)
+	br := t.conn.SendBatch(ctx, &sent)
 	_, err := br.Exec()
 	if !unprepared(err) || br.Tx() != nil {
 		// Any other error is the batch's: every later result reports it.
 		return br
 	}
 	_ = br.Close() // the same error as err
-	// Again, in a transaction, as new queries: pgx recorded the failed
-	// statements in these.
-	again := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, len(queued))}
-	for i, q := range queued {
-		again.QueuedQueries[i] = &pgx.QueuedQuery{SQL: q.SQL, Arguments: q.Arguments, Fn: q.Fn}
-	}
+	// Again, in a transaction, as new copies: pgx recorded the failed
+	// statements in the first ones.
+	again := &pgx.Batch{QueuedQueries: copyQueued(nil, b.QueuedQueries)}
 	tx, err := t.Begin(ctx)
 	if err != nil {
 		return pgx.FailedBatchResults(again, err)
 	}
 	return &txBatch{BatchResults: tx.SendBatch(ctx, again), ctx: ctx, tx: tx}
+}
+
+// copyQueued returns pre (unless nil) and then a new QueuedQuery for each
+// of queued, with its SQL, arguments and callback, in two allocations.
+func copyQueued(pre *pgx.QueuedQuery, queued []*pgx.QueuedQuery) []*pgx.QueuedQuery {
+	copies := make([]pgx.QueuedQuery, len(queued))
+	out := make([]*pgx.QueuedQuery, 0, len(queued)+1)
+	if pre != nil {
+		out = append(out, pre)
+	}
+	for i, q := range queued {
+		copies[i] = pgx.QueuedQuery{SQL: q.SQL, Arguments: q.Arguments, Fn: q.Fn}
+		out = append(out, &copies[i])
+	}
+	return out
 }
 
 // endTx commits tx, or rolls it back if err (the statement's) is set.
