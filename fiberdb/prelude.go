@@ -12,8 +12,10 @@ import (
 // prelude is the statement a shared-pool tenant's every transaction begins
 // with: one select of set_config(name, value, true) per run-time parameter,
 // search_path first. is_local (true) ends each setting with the
-// transaction, so nothing of the tenant stays on the connection. Names and
-// values are parameters; a schema is quoted as an identifier.
+// transaction, so no setting of the tenant stays on the connection (what
+// the tenant's statements leave there, a temporary table, stays). Names and
+// values are parameters; a schema is quoted as an identifier, followed by
+// pg_temp, so that temporary tables come after the schema's.
 type prelude struct {
 	sql   string
 	args  []any
@@ -35,7 +37,10 @@ func newPrelude(schema string, settings map[string]string, reset []string) *prel
 		values[name] = v
 	}
 	if schema != "" {
-		values["search_path"] = pgx.Identifier{schema}.Sanitize()
+		// PostgreSQL searches pg_temp first unless the path names it: a
+		// temporary table another tenant left on the server connection would
+		// shadow the tenant's own table of that name.
+		values["search_path"] = pgx.Identifier{schema}.Sanitize() + ", pg_temp"
 	}
 	if len(values) == 0 {
 		return nil

@@ -180,7 +180,7 @@ func seeOnlyTheirOwn(t *testing.T, e *fiberdb.Engines) {
 		})
 		require.NoError(t, err)
 		if schemaTenant(tenant) {
-			assert.Equal(t, [2]string{`"` + tenant + `"`, ""}, settings, "Query: search_path is the quoted schema")
+			assert.Equal(t, [2]string{`"` + tenant + `", pg_temp`, ""}, settings, "Query: search_path is the quoted schema, then pg_temp")
 		} else {
 			assert.Equal(t, [2]string{`"$user", public`, tenant}, settings, "Query")
 		}

@@ -26,9 +26,11 @@ import (
 //   - Begin sends BEGIN and the prelude as one batch (Batch.BeginTx).
 //   - CopyFrom runs in such a transaction, which it commits.
 //
-// No session-level SET ever runs, so nothing of the tenant remains on the
-// server connection after its transaction, behind PgBouncer in transaction
-// mode too. Each lease gets its own tenantConn.
+// No session-level SET ever runs, so no setting of the tenant remains on
+// the server connection after its transaction, behind PgBouncer in
+// transaction mode too; what its statements leave there (a temporary
+// table) does, and README tells the app to clean it up. Each lease gets its
+// own tenantConn.
 type tenantConn struct {
 	inner source
 	conn  *pgxpool.Conn // inner's pool connection (under test isolation the lease uses the savepoint itself: see wrap)

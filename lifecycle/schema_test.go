@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/fstest"
 
 	"github.com/stretchr/testify/require"
 
@@ -129,4 +130,24 @@ func TestMigrateSchemaCreatedMeanwhile(t *testing.T) {
 	require.NoError(t, got.err)
 	require.Equal(t, int64(2), got.results[0].To)
 	require.Contains(t, tables(t, saas), "s00.widgets")
+}
+
+// TestMigrateSchemaTenantSearchPath (review S3): a schema tenant's
+// migrations resolve names as its requests do, in its schema, then
+// pg_temp (fiberdb's prelude), so that a temporary table never shadows one
+// of the schema's.
+func TestMigrateSchemaTenantSearchPath(t *testing.T) {
+	t.Parallel()
+	conf, saas := schemaTenants(t, 1)
+	m, err := lifecycle.LoadMigrations(fstest.MapFS{
+		"001_path.sql": {Data: []byte("CREATE TABLE seen AS SELECT current_setting('search_path') AS path;\n")},
+	})
+	require.NoError(t, err)
+	results, err := lifecycle.Migrate(t.Context(), conf, m, lifecycle.Options{Tenants: []string{"s00", "mixed"}})
+	require.NoError(t, err)
+	for _, r := range results {
+		require.NoError(t, r.Err, r.Tenant)
+	}
+	require.Equal(t, []string{`"s00", pg_temp`}, testkit.Query[string](t, saas, "SELECT path FROM s00.seen"))
+	require.Equal(t, []string{`"Mixed Case", pg_temp`}, testkit.Query[string](t, saas, `SELECT path FROM "Mixed Case".seen`))
 }

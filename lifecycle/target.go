@@ -60,7 +60,9 @@ func oneShot(cc *pgx.ConnConfig) *pgx.ConnConfig {
 func schemaTarget(name string, cc *pgx.ConnConfig, schema string) *target {
 	cc = oneShot(cc)
 	// A session parameter is safe here: the connection is the run's own.
-	cc.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
+	// pg_temp last, as in the tenant's requests (fiberdb's prelude), so
+	// that a name resolves the same way in a migration as in a request.
+	cc.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize() + ", pg_temp"
 	return &target{tenant: name, conn: cc, schema: schema}
 }
 

@@ -178,12 +178,12 @@ func minimalApp(pools map[string]*pgxpool.Pool, use func(*fiber.Ctx, *pgxpool.Co
 }
 
 // SharedPrelude is the set_config that fiberdb sends before every
-// statement of the bench's shared-pool tenant (search_path "acme", setting
+// statement of the bench's shared-pool tenant (schema acme, setting
 // app.tenant): the same SQL and arguments (fiberdb's
 // TestBenchSharedPreludeIsFiberdbs checks), for PgxbatchApp.
 var SharedPrelude = pgx.QueuedQuery{
 	SQL:       "select set_config($1::text, $2::text, true), set_config($3::text, $4::text, true)",
-	Arguments: []any{"search_path", `"acme"`, "app.tenant", "acme"},
+	Arguments: []any{"search_path", `"acme", pg_temp`, "app.tenant", "acme"},
 }
 
 // PgxbatchApp is a shared-pool tenant's statement written by hand: the
