@@ -108,6 +108,13 @@ func TestValidateChecksChangedFields(t *testing.T) {
 			want: `'SQLALCHEMY_ENGINES["acme"]["search_path"]' must be one schema name of 1 to 63 bytes, without a comma.`,
 		},
 		{
+			name: "a search_path naming the pool's user (review S4)",
+			edit: func(c *config.Config) { c.Engines["acme"].SearchPath = "app" },
+			is:   config.ErrInvalidOption,
+			want: `'SQLALCHEMY_ENGINES["acme"]["search_path"]' must not be "app", the user engine "saas" connects as: ` +
+				`its engines without a search_path would find this schema's tables first ("$user" leads PostgreSQL's default search_path).`,
+		},
+		{
 			name: "a setting name in upper case",
 			edit: func(c *config.Config) { c.Engines["acme"].Settings = map[string]string{"App.Tenant": "x"} },
 			is:   config.ErrInvalidOption,

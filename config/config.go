@@ -182,6 +182,8 @@ func (c *Config) Validate() error {
 			if target := c.Engines[e.Pool]; target == nil || target.pool == nil {
 				errs = append(errs, keyErr(key+`["pool"]`,
 					fmt.Sprintf("names engine %q, which is not an engine with a pool of its own", e.Pool), ErrUndefinedEngine))
+			} else if err := checkSchemaUser(root, e, target); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		errs = append(errs, e.validate(key, claimed)...)
@@ -281,6 +283,8 @@ func Load(k *koanf.Koanf, opts ...Options) (*Config, error) {
 	for _, name := range sortedKeys(conf.Engines) {
 		if e := conf.Engines[name]; e.Pool != "" {
 			if err := checkShared(o.Key, e, engines); err != nil {
+				errs = append(errs, err)
+			} else if err := checkSchemaUser(o.Key, e, conf.Engines[e.Pool]); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -310,6 +310,20 @@ func checkShared(root string, e *Engine, raw map[string]any) error {
 	return nil
 }
 
+// checkSchemaUser refuses a shared engine e whose search_path names the
+// user that pool, the engine whose pool e uses, connects as. PostgreSQL's
+// default search_path, "$user", public, is what every other engine of that
+// pool without a search_path (row-level security) runs with: it would find
+// e's tables before public's, outside any policy.
+func checkSchemaUser(root string, e, pool *Engine) error {
+	if e.SearchPath == "" || pool == nil || pool.pool == nil || e.SearchPath != pool.pool.ConnConfig.User {
+		return nil
+	}
+	key := root + "[" + strconv.Quote(e.Name) + `]["search_path"]`
+	return keyErr(key, fmt.Sprintf(`must not be %q, the user engine %q connects as: its engines without a search_path `+
+		`would find this schema's tables first ("$user" leads PostgreSQL's default search_path)`, e.SearchPath, e.Pool), ErrInvalidOption)
+}
+
 // validate checks the fields callers may have changed since Load.
 func (e *Engine) validate(key string, claimed map[string]claim) []error {
 	var errs []error

@@ -184,6 +184,18 @@ func TestLoadSharedPoolErrors(t *testing.T) {
 			want:    `'SQLALCHEMY_ENGINES["acme"]["settings"]["app.tenant"]' must not contain a NUL byte.`,
 		},
 		{
+			// Review S4: "$user", public, the search_path of the pool's
+			// tenants without one, would find the schema app first.
+			name: "a search_path naming the user of the pool's url",
+			engines: map[string]any{
+				"saas": saas, "app": map[string]any{"pool": "saas", "search_path": "app"},
+				"initech": map[string]any{"pool": "saas", "settings": map[string]any{"app.tenant": "initech"}},
+			},
+			is: config.ErrInvalidOption,
+			want: `'SQLALCHEMY_ENGINES["app"]["search_path"]' must not be "app", the user engine "saas" connects as: ` +
+				`its engines without a search_path would find this schema's tables first ("$user" leads PostgreSQL's default search_path).`,
+		},
+		{
 			name: "a shared engine's host claimed twice",
 			engines: map[string]any{
 				"saas": map[string]any{"url": dsn, "hosts": []any{"a.example.com"}},

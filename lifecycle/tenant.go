@@ -64,7 +64,8 @@ var tenantName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
 // conf should hold the catalog's rows (catalog.Provider), as the app's does,
 // so that names and hosts are checked against them too. Before creating
 // anything, AddTenant refuses a name outside [A-Za-z0-9_-], a bad host, or
-// a Pool that is not an engine with a url ([ErrInvalidTenant]), and a name
+// a Pool that is not an engine with a url or that connects as a user named
+// like t ([ErrInvalidTenant]), and a name
 // or host that conf or the catalog already has ([ErrTenantExists]); a
 // database or schema that already exists is ErrTenantExists too. It also
 // refuses a landlord without a url of its own (one with a pool). When the
@@ -138,8 +139,17 @@ func checkTenant(conf *config.Config, t Tenant) (catalog.Tenant, error) {
 		return row, fmt.Errorf("add tenant %q: %w: the configuration defines engine %q", t.Name, ErrTenantExists, t.Name)
 	}
 	if t.Pool != "" {
-		if e := conf.Engines[t.Pool]; e == nil || e.PoolConfig() == nil {
+		e := conf.Engines[t.Pool]
+		pc := e.PoolConfig()
+		if pc == nil {
 			return row, fmt.Errorf("add tenant %q: %w: pool %q is not an engine with a url of its own", t.Name, ErrInvalidTenant, t.Pool)
+		}
+		if pc.ConnConfig.User == t.Name {
+			// config.Load refuses such a row too, but only once the schema
+			// exists, and from then on every tenant of the pool without a
+			// search_path ("$user", public) would find its tables first.
+			return row, fmt.Errorf("add tenant %q: %w: pool %q connects as user %q, and a schema of that name comes first "+
+				`in the search_path ("$user", public) of the pool's tenants without one`, t.Name, ErrInvalidTenant, t.Pool, t.Name)
 		}
 		if t.Template != "" {
 			return row, fmt.Errorf("add tenant %q: %w: a template copies a database, and a shared-pool tenant gets a schema", t.Name, ErrInvalidTenant)

@@ -63,6 +63,7 @@ func TestAddTenant(t *testing.T) {
 	}
 	withRows := withCatalog(t, flat, central)
 	requireUpToDate(t, withRows, m, name, "Schema-Tenant")
+	saasUser := conf.DirectConfig("saas").User
 
 	for _, tc := range []struct {
 		tenant lifecycle.Tenant
@@ -74,6 +75,9 @@ func TestAddTenant(t *testing.T) {
 		{lifecycle.Tenant{Name: "fresh", Hosts: []string{"bad host"}}, lifecycle.ErrInvalidTenant, `host "bad host" is not a host name`},
 		{lifecycle.Tenant{Name: "fresh", Pool: "nope"}, lifecycle.ErrInvalidTenant, `pool "nope" is not an engine with a url of its own`},
 		{lifecycle.Tenant{Name: "fresh", Pool: "saas", Template: "x"}, lifecycle.ErrInvalidTenant, "a template copies a database"},
+		// Review S4: a schema named like the pool's user would capture the
+		// unqualified names of the pool's tenants without a search_path.
+		{lifecycle.Tenant{Name: saasUser, Pool: "saas"}, lifecycle.ErrInvalidTenant, `pool "saas" connects as user "` + saasUser + `"`},
 		{lifecycle.Tenant{Name: "existing"}, lifecycle.ErrTenantExists, `the configuration defines engine "existing"`},
 		{lifecycle.Tenant{Name: "default"}, lifecycle.ErrTenantExists, `the configuration defines engine "default"`},
 		{lifecycle.Tenant{Name: name}, lifecycle.ErrTenantExists, `the configuration defines engine "` + name + `"`},
@@ -88,6 +92,8 @@ func TestAddTenant(t *testing.T) {
 	require.ErrorIs(t, err, lifecycle.ErrTenantExists)
 	require.ErrorContains(t, err, "the catalog table has it")
 	require.Equal(t, []int{2}, testkit.Query[int](t, central, "SELECT count(*)::int FROM fiberdb_tenants"), "nothing was added")
+	require.Equal(t, []int{0}, testkit.Query[int](t, saas, "SELECT count(*)::int FROM pg_namespace WHERE nspname = $1", saasUser),
+		"no schema named like the pool's user was created")
 }
 
 func TestAddTenantFromTemplate(t *testing.T) {
