@@ -119,3 +119,50 @@ func TestSharedPoolSendBatchLeavesTheBatchAlone(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedPoolMultiStatementExec (review S7): pgx sends an Exec without
+// arguments as a simple query, which may hold several statements, as it
+// does on a pool of one's own. On a shared-pool tenant under exec mode
+// (what README advises behind PgBouncer 1.18) the statement travelled in
+// an extended-protocol batch behind the prelude and failed: "cannot insert
+// multiple commands into a prepared statement".
+func TestSharedPoolMultiStatementExec(t *testing.T) {
+	t.Parallel()
+	for _, mode := range allExecModes {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			e, _ := openShared(t, map[string]any{"default_query_exec_mode": mode})
+			multiStatementExec(t, e)
+		})
+	}
+}
+
+// multiStatementExec runs two inserts in one Exec as acme and as initech,
+// each into its own table, and checks that they persisted: unqualified
+// items resolves in acme's schema only, and docs's policy checks initech's
+// rows against app.tenant, so both statements ran behind the prelude.
+func multiStatementExec(t *testing.T, e *fiberdb.Engines) {
+	t.Helper()
+	ctx := t.Context()
+	for tenant, sql := range map[string]string{
+		"acme":    "insert into items values ('one'); insert into items values ('two')",
+		"initech": "insert into docs values ('initech', 'one'); insert into docs values ('initech', 'two')",
+	} {
+		func() {
+			db, release, err := e.Acquire(ctx, tenant)
+			require.NoError(t, err)
+			defer func() { require.NoError(t, release()) }()
+			tag, err := db.Exec(ctx, sql)
+			require.NoError(t, err, tenant)
+			assert.Equal(t, "INSERT 0 1", tag.String(), "%s: the last statement's tag, as pgx answers a simple query", tenant)
+			table := "items where name"
+			if !schemaTenant(tenant) {
+				table = "docs where body"
+			}
+			n, err := scalar[int](ctx, db, "select count(*)::int from "+table+" in ('one', 'two')")
+			require.NoError(t, err)
+			assert.Equal(t, 2, n, "%s: both statements persisted", tenant)
+		}()
+	}
+	noLeftovers(t, e, 2)
+}

@@ -20,9 +20,10 @@ import (
 //     sent as one batch behind the prelude: a batch up to its Sync is one
 //     implicit transaction (one multi-statement query under simple_protocol),
 //     so the settings last exactly as long as the statement, in the same
-//     round trip. One with a per-call option (see optioned), or that a
+//     round trip. One with a per-call option (see optioned), that a
 //     statement cache cannot prepare before the prelude (see unprepared),
-//     runs in a transaction of its own instead.
+//     or an Exec of several statements without arguments (see
+//     multiCommand), runs in a transaction of its own instead.
 //   - Begin sends BEGIN and the prelude as one batch (Batch.BeginTx).
 //   - CopyFrom runs in such a transaction, which it commits.
 //
@@ -147,7 +148,26 @@ func (t *tenantConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
+	if len(args) == 0 && multiCommand(err) {
+		// pgx sends an Exec without arguments as a simple query, which may
+		// hold several statements, in the transaction too.
+		return t.execInTx(ctx, sql, args)
+	}
 	return tag, err
+}
+
+// multiCommand reports whether err is PostgreSQL's refusal to parse several
+// statements as one statement of the extended protocol ("cannot insert
+// multiple commands into a prepared statement"). Under exec mode it comes
+// as the statement's own result, not as unprepared's: the statement was
+// parsed in the batch. The parse message refused it before anything of it
+// ran, and the batch's implicit transaction, prelude included, rolled back.
+func multiCommand(err error) bool {
+	if err == nil {
+		return false // before errors.As, as in unprepared
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42601" && pgErr.Routine == "exec_parse_message" // syntax_error
 }
 
 // Query runs sql in its own transaction, behind the prelude. Closing the
@@ -175,8 +195,8 @@ func (t *tenantConn) Query(ctx context.Context, sql string, args ...any) (pgx.Ro
 	return &s.rows, nil
 }
 
-// execInTx runs sql in a transaction of its own (see unprepared and
-// optioned).
+// execInTx runs sql in a transaction of its own (see unprepared, optioned
+// and multiCommand).
 func (t *tenantConn) execInTx(ctx context.Context, sql string, args []any) (pgconn.CommandTag, error) {
 	tx, err := t.Begin(ctx)
 	if err != nil {
