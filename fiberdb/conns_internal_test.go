@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/knadh/koanf/providers/confmap"
-	"github.com/knadh/koanf/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fiberdb/fiberdb/config"
@@ -28,14 +26,10 @@ func (r *reaper) watched() int {
 func TestReaperForgetsRetiredEngines(t *testing.T) {
 	load := func(maxConns int) *config.Config {
 		t.Helper()
-		k := koanf.New(".")
-		require.NoError(t, k.Load(confmap.Provider(map[string]any{config.DefaultKey: map[string]any{
+		return looseConf(t, map[string]any{
 			"a": map[string]any{"url": "postgres://u@127.0.0.1:1/a", "pool_max_conns": maxConns},
 			"b": "postgres://u@127.0.0.1:1/b",
-		}}, ""), nil))
-		conf, err := config.Load(k, config.Options{AllowEmpty: true})
-		require.NoError(t, err)
-		return conf
+		}, nil)
 	}
 	var refuse atomic.Bool
 	e, err := Open(t.Context(), load(2), OpenOptions{Configure: func(string, *pgxpool.Config) error {

@@ -20,11 +20,35 @@ func loadPC(t *testing.T, opts map[string]any) *pgxpool.Config {
 	for k, v := range opts {
 		e[k] = v
 	}
+	return looseConf(t, map[string]any{"x": e}, nil).Engines["x"].PoolConfig()
+}
+
+// looseConf loads engines, which need not include "default", and
+// settings (FIBERDB; nil for none).
+func looseConf(t *testing.T, engines, settings map[string]any) *config.Config {
+	t.Helper()
+	m := map[string]any{config.DefaultKey: engines}
+	if settings != nil {
+		m[config.DefaultSettingsKey] = settings
+	}
 	k := koanf.New(".")
-	require.NoError(t, k.Load(confmap.Provider(map[string]any{config.DefaultKey: map[string]any{"x": e}}, ""), nil))
+	require.NoError(t, k.Load(confmap.Provider(m, ""), nil))
 	conf, err := config.Load(k, config.Options{AllowEmpty: true})
 	require.NoError(t, err)
-	return conf.Engines["x"].PoolConfig()
+	return conf
+}
+
+// openAB opens engines a and b with settings. Their pools never connect:
+// the url's port is closed and nothing dials it, so they can open inside a
+// synctest bubble. The caller closes the engines.
+func openAB(t *testing.T, settings map[string]any) *Engines {
+	t.Helper()
+	e, err := Open(t.Context(), looseConf(t, map[string]any{
+		"a": "postgres://u@127.0.0.1:1/a",
+		"b": "postgres://u@127.0.0.1:1/b",
+	}, settings))
+	require.NoError(t, err)
+	return e
 }
 
 // Apply keeps an engine whose pool config is the same, so samePoolConfig

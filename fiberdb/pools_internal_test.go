@@ -8,11 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/knadh/koanf/providers/confmap"
-	"github.com/knadh/koanf/v2"
 	"github.com/stretchr/testify/require"
-
-	"github.com/fiberdb/fiberdb/config"
 )
 
 // Regression (review R1): under max_open_pools, an acquire that waits for a
@@ -30,18 +26,7 @@ import (
 // its deadline comes at once: the test fails fast instead of waiting.
 func TestPoolsOpenSeesTheLastHolderLetGo(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		k := koanf.New(".")
-		require.NoError(t, k.Load(confmap.Provider(map[string]any{
-			config.DefaultKey: map[string]any{
-				"a": "postgres://u@127.0.0.1:1/a",
-				"b": "postgres://u@127.0.0.1:1/b",
-			},
-			config.DefaultSettingsKey: map[string]any{"max_open_pools": 1},
-		}, ""), nil))
-		conf, err := config.Load(k, config.Options{AllowEmpty: true})
-		require.NoError(t, err)
-		e, err := Open(t.Context(), conf)
-		require.NoError(t, err)
+		e := openAB(t, map[string]any{"max_open_pools": 1})
 		defer e.Close()
 		ps := e.pools
 
@@ -56,7 +41,7 @@ func TestPoolsOpenSeesTheLastHolderLetGo(t *testing.T) {
 		reg := e.cur.Load()
 		holder, waiter := reg.byName["a"], reg.byName["b"]
 		holder.refs.Add(1)
-		_, err = ps.open(t.Context(), holder)
+		_, err := ps.open(t.Context(), holder)
 		require.NoError(t, err)
 		var sink atomic.Int64
 		for i := range 300 {
@@ -92,24 +77,13 @@ func TestPoolsOpenSeesTheLastHolderLetGo(t *testing.T) {
 // waiter's deadline at once, and open answers errPoolsFull.
 func TestPoolsOpenWakesWhenEngineIsPinned(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		k := koanf.New(".")
-		require.NoError(t, k.Load(confmap.Provider(map[string]any{
-			config.DefaultKey: map[string]any{
-				"a": "postgres://u@127.0.0.1:1/a",
-				"b": "postgres://u@127.0.0.1:1/b",
-			},
-			config.DefaultSettingsKey: map[string]any{"max_open_pools": 1},
-		}, ""), nil))
-		conf, err := config.Load(k, config.Options{AllowEmpty: true})
-		require.NoError(t, err)
-		e, err := Open(t.Context(), conf)
-		require.NoError(t, err)
+		e := openAB(t, map[string]any{"max_open_pools": 1})
 		defer e.Close()
 		reg := e.cur.Load()
 		a, b := reg.byName["a"], reg.byName["b"]
 		a.refs.Add(1) // a's pool is open and held: the one pool allowed
 		defer a.drop()
-		_, err = e.pools.open(t.Context(), a)
+		_, err := e.pools.open(t.Context(), a)
 		require.NoError(t, err)
 
 		done := make(chan error, 1)

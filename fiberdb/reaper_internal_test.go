@@ -5,11 +5,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/knadh/koanf/providers/confmap"
-	"github.com/knadh/koanf/v2"
 	"github.com/stretchr/testify/require"
-
-	"github.com/fiberdb/fiberdb/config"
 )
 
 // The reaper's timing, on synctest's fake clock. The pools here are opened
@@ -17,18 +13,7 @@ import (
 // nothing leaves the bubble.
 func TestReaperClosesIdlePoolsOnTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		k := koanf.New(".")
-		require.NoError(t, k.Load(confmap.Provider(map[string]any{
-			config.DefaultKey: map[string]any{
-				"a": "postgres://u@127.0.0.1:1/a",
-				"b": "postgres://u@127.0.0.1:1/b",
-			},
-			config.DefaultSettingsKey: map[string]any{"pool_idle_timeout": "1m"},
-		}, ""), nil))
-		conf, err := config.Load(k, config.Options{AllowEmpty: true})
-		require.NoError(t, err)
-		e, err := Open(t.Context(), conf)
-		require.NoError(t, err)
+		e := openAB(t, map[string]any{"pool_idle_timeout": "1m"})
 		defer e.Close()
 
 		require.NoError(t, OpenPool(t.Context(), e, "a"))
