@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -191,4 +192,33 @@ func TestMigrateReadsTheVersionAnotherRunApplied(t *testing.T) {
 		require.False(t, r.UpToDate())
 	}
 	require.Equal(t, []int{1}, testkit.Query[int](t, db, "SELECT count(*)::int FROM runs"), "applied once")
+}
+
+// Two own-pool engines on one database whose urls set different
+// search_paths (a run-time parameter config.Load accepts) migrate different
+// tables, so they are not one run: a key without the parameters ran only the
+// first and reported the other as migrated with it.
+func TestMigrateURLSearchPathTenantsAreNotOneRun(t *testing.T) {
+	t.Parallel()
+	db := fiberdbtest.Database(t)
+	_, err := connect(t, db).Exec(t.Context(), "CREATE SCHEMA a; CREATE SCHEMA b")
+	require.NoError(t, err)
+	sep := "?"
+	if strings.Contains(db, "?") {
+		sep = "&"
+	}
+	conf := load(t, map[string]string{
+		config.DefaultEngine: fiberdbtest.Database(t),
+		"a":                  db + sep + "search_path=a",
+		"b":                  db + sep + "search_path=b",
+	})
+	results, err := lifecycle.Migrate(t.Context(), conf, loadSchema(t), lifecycle.Options{Tenants: []string{"a", "b"}})
+	require.NoError(t, err)
+	for _, r := range results {
+		require.NoError(t, r.Err, r.Tenant)
+		require.Nil(t, r.Shared, r.Tenant)
+	}
+	got := tables(t, db)
+	require.Contains(t, got, "a.widgets")
+	require.Contains(t, got, "b.widgets")
 }

@@ -3,7 +3,10 @@ package lifecycle
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -76,11 +79,13 @@ func (t *target) table() string {
 }
 
 // targetKey is what a target migrates: a version table in a database,
-// reached as a role.
+// reached as a role with the session parameters of its connection string
+// (a url's ?search_path=… changes what the unqualified names are).
 type targetKey struct {
 	host           string
 	port           uint16
 	database, user string
+	params         string // the run-time parameters, sorted, as name=value lines
 	table          string
 }
 
@@ -90,7 +95,14 @@ type targetKey struct {
 // where a run each would apply the migrations once and queue the other runs
 // behind that one's lock.
 func (t *target) key() targetKey {
-	return targetKey{host: t.conn.Host, port: t.conn.Port, database: t.conn.Database, user: t.conn.User, table: t.table()}
+	var params strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(t.conn.RuntimeParams)) {
+		params.WriteString(name + "=" + t.conn.RuntimeParams[name] + "\n")
+	}
+	return targetKey{
+		host: t.conn.Host, port: t.conn.Port, database: t.conn.Database, user: t.conn.User,
+		params: params.String(), table: t.table(),
+	}
 }
 
 // lockID is the session advisory lock key of the tenant's runs. PostgreSQL
