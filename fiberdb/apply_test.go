@@ -340,7 +340,9 @@ func TestApplyKeepsARetiredLeasesQueryTimeout(t *testing.T) {
 	e := openConf(t, loadConf(t, engines))
 	leased, proceed := make(chan struct{}), make(chan struct{})
 	var queryErr error
-	app := newApp(fiberdb.Config{Engines: e, QueryTimeout: 300 * time.Millisecond})
+	// The bound runs from the lease's start: long enough for the Applies
+	// below to finish before it, on a loaded machine too.
+	app := newApp(fiberdb.Config{Engines: e, QueryTimeout: 2 * time.Second})
 	app.Get("/", func(c *fiber.Ctx) error {
 		db, err := fiberdb.Conn(c)
 		if err != nil {

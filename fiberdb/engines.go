@@ -223,7 +223,7 @@ func (e *Engines) Apply(ctx context.Context, conf *config.Config) error {
 	if e.iso.active.Load() {
 		// Before they serve: a tenant Apply adds to a pinned pool leases
 		// from the pin, and must reset what the pool's others set.
-		setIsoPreludes(reg)
+		setIsoPreludes(reg, old)
 	}
 	e.cur.Store(reg)
 	for name, eng := range old.byName {

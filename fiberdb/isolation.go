@@ -47,7 +47,7 @@ func isolate(ctx context.Context, e *Engines) (rollback func() error, err error)
 	reg := e.cur.Load()
 	pins := make(map[*engine]*pinned, len(reg.names))
 	var held []*engine // each keeps its pool open while pinned
-	setIsoPreludes(reg)
+	setIsoPreludes(reg, nil)
 	undo := func() error {
 		for _, r := range []*registry{reg, e.cur.Load()} { // and the engines Applies added
 			for _, eng := range r.byName {
@@ -98,8 +98,19 @@ func isolate(ctx context.Context, e *Engines) (rollback func() error, err error)
 // connection: every lease on a pool sets every parameter that the pool
 // engine or any tenant sharing its pool sets, to its own value or to the
 // default.
-func setIsoPreludes(reg *registry) {
+//
+// After an Apply, prev is the registry it replaced: the parameters that its
+// engines reset stay reset, since what an engine the Apply removed (or
+// changed) set remains on the pinned connection until the isolation ends.
+func setIsoPreludes(reg, prev *registry) {
 	used := map[*engine][]string{} // by pool engine, the parameters it and its tenants set
+	if prev != nil {
+		for _, eng := range prev.byName {
+			if iso := eng.isoPre.Load(); iso != nil {
+				used[eng.poolEngine()] = append(used[eng.poolEngine()], iso.names...)
+			}
+		}
+	}
 	for _, name := range reg.names {
 		if eng := reg.byName[name]; eng.pre != nil {
 			pe := eng.poolEngine()

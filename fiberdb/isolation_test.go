@@ -404,7 +404,7 @@ func TestIsolationBatchBeginTx(t *testing.T) {
 		require.Equal(t, fiber.StatusOK, s.status, s.body)
 		require.Equal(t, tc.want, s.body, tc.query)
 	}
-	db, release, err := e.Acquire(t.Context(), "default") // the pool itself is outside the isolation
+	db, release, err := e.Acquire(t.Context(), "default") // a savepoint on the pin; the bare pool (count) is outside the isolation
 	require.NoError(t, err)
 	n, err := scalar[int](t.Context(), db, "SELECT count(*) FROM items")
 	require.NoError(t, err)

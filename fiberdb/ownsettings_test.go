@@ -148,3 +148,38 @@ func TestApplyDuringTestIsolationResetsANewTenantsSettings(t *testing.T) {
 	require.NoError(t, rollback())
 	require.Equal(t, "|hooli-admin", read("hooli"), "after isolation")
 }
+
+// What a tenant set stays on the pinned connection until the isolation
+// ends, so an Apply that removes the tenant must not stop the pool's other
+// engines from resetting it: the pool engine read the removed tenant's
+// setting and schema once the recomputed preludes left them out.
+func TestApplyDuringTestIsolationKeepsResettingARemovedTenantsSettings(t *testing.T) {
+	t.Parallel()
+	engines := engineMaps(t, nil, "default", "saas")
+	engines["initech"] = map[string]any{"pool": "saas", "settings": map[string]any{"app.tenant": "initech"}}
+	engines["acme"] = map[string]any{"pool": "saas", "search_path": "acme"}
+	e := openConf(t, loadConf(t, engines))
+	exec(t, e, "saas", "CREATE SCHEMA acme")
+	rollback, err := e.TestIsolation(t.Context())
+	require.NoError(t, err)
+	defer func() { require.NoError(t, rollback()) }()
+	read := func(engine string) string {
+		t.Helper()
+		db, release, err := e.Acquire(t.Context(), engine)
+		require.NoError(t, err)
+		v, err := scalar[string](t.Context(), db,
+			"select coalesce(current_setting('app.tenant', true), '') || '|' || current_setting('search_path')")
+		require.NoError(t, err)
+		require.NoError(t, release())
+		return v
+	}
+	const unset = `|"$user", public`
+	require.Equal(t, unset, read("saas"))
+	require.Equal(t, `|"acme", pg_temp`, read("acme"))
+	require.Equal(t, `initech|"$user", public`, read("initech")) // the last lease on the pin
+
+	delete(engines, "initech")
+	delete(engines, "acme")
+	require.NoError(t, e.Apply(t.Context(), loadConf(t, engines)))
+	require.Equal(t, unset, read("saas"), "after an Apply removed initech and acme")
+}

@@ -7,8 +7,8 @@ import "sync/atomic"
 // under the same kind as the status the default ErrorHandler answers for it.
 type ResolveStats struct {
 	// Resolved counts requests that reached each engine (every engine is
-	// present, zero or not). An engine that an Apply replaced (its url or
-	// pool options changed) counts again from zero.
+	// present, zero or not). An engine that an Apply replaced (its url, pool
+	// options, search_path or settings changed) counts again from zero.
 	Resolved map[string]uint64
 	// NoTenant counts requests that named no tenant (400).
 	NoTenant uint64
