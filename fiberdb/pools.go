@@ -260,6 +260,9 @@ func (ps *poolSet) retire(eng *engine) {
 	if p := eng.pool.Swap(nil); p != nil {
 		ps.closeLater(eng, p)
 	}
+	// Its pool no longer counts against max_open_pools, while requests that
+	// hold its connections finish: an acquire waiting for room has it now.
+	ps.signal()
 }
 
 // signal wakes acquires waiting for a pool to become idle.

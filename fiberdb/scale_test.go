@@ -418,3 +418,40 @@ func selectOne(c *fiber.Ctx) error {
 	_, err = db.Exec(c.UserContext(), "select 1")
 	return err
 }
+
+// An Apply that retires an engine makes room under max_open_pools at once,
+// while the requests that hold its pool's connections finish: an acquire
+// waiting for room woke only when the last of them let go.
+func TestMaxOpenPoolsRoomFromARetiredPool(t *testing.T) {
+	t.Parallel()
+	role := limitedRole(t, 10)
+	engines := map[string]any{}
+	for i := range 2 {
+		engines[fmt.Sprintf("t%d", i)] = withSSLMode(t, asRole(t, fiberdbtest.Database(t), role), "disable")
+	}
+	load := func() *config.Config {
+		t.Helper()
+		conf, err := config.Load(confKoanf(t, engines, map[string]any{"max_open_pools": 1}), config.Options{AllowEmpty: true})
+		require.NoError(t, err)
+		return conf
+	}
+	e := openConf(t, load())
+	_, release, err := e.Acquire(t.Context(), "t0") // t0's pool, in use, is the one allowed
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, release()) })
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		done <- use(ctx, e, "t1", "select 1")
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("t1 got room while t0's pool was open and in use: %v", err)
+	case <-time.After(200 * time.Millisecond): // t1 waits (or has not started yet: then it finds room below)
+	}
+	delete(engines, "t0")
+	require.NoError(t, e.Apply(t.Context(), load()))
+	require.NoError(t, <-done, "the Apply's retirement of t0 made room")
+}
