@@ -1,7 +1,6 @@
 package fiberdb_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,6 +19,18 @@ import (
 // exists in schema acme and, with another value, in public, and the
 // setting app.tenant ("" when unset).
 const ownSettingsQuery = "select (select name from items) || ' ' || coalesce(current_setting('app.tenant', true), '')"
+
+// acquiredString runs sql, which answers one string, on a connection to
+// engine from Engines.Acquire, and releases it.
+func acquiredString(t *testing.T, e *fiberdb.Engines, engine, sql string) string {
+	t.Helper()
+	db, release, err := e.Acquire(t.Context(), engine)
+	require.NoError(t, err)
+	v, err := scalar[string](t.Context(), db, sql)
+	require.NoError(t, err)
+	require.NoError(t, release())
+	return v
+}
 
 func ownSettingsEngines(t *testing.T) (engines, acme map[string]any) {
 	t.Helper()
@@ -53,12 +64,7 @@ func TestOwnPoolEngineAppliesSearchPathAndSettings(t *testing.T) {
 
 	acquired := func() string {
 		t.Helper()
-		db, release, err := e.Acquire(t.Context(), "acme")
-		require.NoError(t, err)
-		v, err := scalar[string](t.Context(), db, ownSettingsQuery)
-		require.NoError(t, err)
-		require.NoError(t, release())
-		return v
+		return acquiredString(t, e, "acme", ownSettingsQuery)
 	}
 	require.Equal(t, "in acme acme", acquired(), "Engines.Acquire")
 
@@ -103,18 +109,13 @@ func ownSettingsUnderIsolation(t *testing.T, withGlobex bool) {
 	rollback, err := e.TestIsolation(t.Context())
 	require.NoError(t, err)
 	defer func() { require.NoError(t, rollback()) }()
-	setting := func(ctx context.Context, engine string) string {
+	setting := func(engine string) string {
 		t.Helper()
-		db, release, err := e.Acquire(ctx, engine)
-		require.NoError(t, err)
-		v, err := scalar[string](ctx, db, "select coalesce(current_setting('app.tenant', true), '')")
-		require.NoError(t, err)
-		require.NoError(t, release())
-		return v
+		return acquiredString(t, e, engine, "select coalesce(current_setting('app.tenant', true), '')")
 	}
 	for _, engine := range order {
 		want := map[string]string{"acme": "acme", "globex": "globex", "plain": ""}[engine]
-		require.Equal(t, want, setting(t.Context(), engine), engine)
+		require.Equal(t, want, setting(engine), engine)
 	}
 }
 
@@ -134,13 +135,8 @@ func TestApplyDuringTestIsolationResetsANewTenantsSettings(t *testing.T) {
 	require.NoError(t, e.Apply(t.Context(), loadConf(t, engines)))
 	read := func(engine string) string {
 		t.Helper()
-		db, release, err := e.Acquire(t.Context(), engine)
-		require.NoError(t, err)
-		v, err := scalar[string](t.Context(), db,
+		return acquiredString(t, e, engine,
 			"select coalesce(current_setting('app.tenant', true), '') || '|' || coalesce(current_setting('app.user', true), '')")
-		require.NoError(t, err)
-		require.NoError(t, release())
-		return v
 	}
 	require.Equal(t, "|hooli-admin", read("hooli"))
 	require.Equal(t, "initech|", read("initech"), "after hooli")
@@ -165,13 +161,8 @@ func TestApplyDuringTestIsolationKeepsResettingARemovedTenantsSettings(t *testin
 	defer func() { require.NoError(t, rollback()) }()
 	read := func(engine string) string {
 		t.Helper()
-		db, release, err := e.Acquire(t.Context(), engine)
-		require.NoError(t, err)
-		v, err := scalar[string](t.Context(), db,
+		return acquiredString(t, e, engine,
 			"select coalesce(current_setting('app.tenant', true), '') || '|' || current_setting('search_path')")
-		require.NoError(t, err)
-		require.NoError(t, release())
-		return v
 	}
 	const unset = `|"$user", public`
 	require.Equal(t, unset, read("saas"))
