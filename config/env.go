@@ -69,7 +69,8 @@ const malformedEnvKey = "malformed_env"
 // without an error. [Load] merges them instead: a url part replaces that part
 // of the file's url, whatever its form, and the rest of the url is kept (a
 // direct_url part, of the direct_url, or of a copy of the url when the engine
-// has no direct_url); an option joins an engine written as a string. An engine named in another case in the file (Acme) is matched
+// has no direct_url); an option joins an engine written as a string. An
+// engine named in another case in the file (Acme) is matched
 // case-insensitively, since variable names are lower-cased.
 //
 // Every other variable under the prefix is a setting, so a misspelled one is

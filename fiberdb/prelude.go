@@ -9,8 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// prelude is the statement a shared-pool tenant's every transaction begins
-// with: one select of set_config(name, value, true) per run-time parameter,
+// prelude is the statement every transaction of an engine that sets
+// search_path or settings (most often a shared-pool tenant) begins with:
+// one select of set_config(name, value, true) per run-time parameter,
 // search_path first. is_local (true) ends each setting with the
 // transaction, so no setting of the tenant stays on the connection (what
 // the tenant's statements leave there, a temporary table, stays). Names and

@@ -12,10 +12,10 @@ import (
 // source is where a lease's connection comes from and goes back to. An
 // engine's is its pool ([pooled]); while test isolation is active, a
 // savepoint on the pinned connection takes its place ([*pinned], in
-// isolation.go). A tenant that shares another engine's pool wraps either
-// ([*tenantConn], in tenant.go): it hands the lease a DBTX whose every
-// transaction, explicit or implicit, begins with set_config(name, value,
-// true).
+// isolation.go). An engine that sets search_path or settings, most often a
+// tenant that shares another engine's pool, wraps either ([*tenantConn], in
+// tenant.go): it hands the lease a DBTX whose every transaction, explicit
+// or implicit, begins with set_config(name, value, true).
 type source interface {
 	// acquire takes a connection for a new lease: what its statements run
 	// on, and the connection under it.
